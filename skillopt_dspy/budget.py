@@ -1,0 +1,143 @@
+"""Counting LM calls, tokens, metric calls and faults across threads, per role, and checking budgets.
+
+LM calls are counted through a DSPy callback and tokens through DSPy's usage-tracker hook, both installed
+with ``dspy.context`` in each worker thread, so any ``dspy.LM`` is counted the same way. The role (target or
+reflection) is a context variable set by the stage that makes the call.
+
+Example:
+    >>> usage = Usage()
+    >>> usage.count_metric_call()
+    >>> usage.snapshot()["metric_calls"]
+    1
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from dspy.utils.callback import BaseCallback
+
+ROLE: contextvars.ContextVar[str] = contextvars.ContextVar("skillopt_role", default="target")
+
+
+@contextmanager
+def role(name: str) -> Iterator[None]:
+    """Attribute the LM calls made inside this block to ``name`` (e.g. ``"target"``, ``"reflection"``)."""
+    token = ROLE.set(name)
+    try:
+        yield
+    finally:
+        ROLE.reset(token)
+
+
+class Usage:
+    """Thread-safe counters: LM calls and tokens per role, metric calls, and faults by kind."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.lm_calls: Counter[str] = Counter()
+        self.lm_errors: Counter[str] = Counter()
+        self.tokens: Counter[str] = Counter()
+        self.metric_calls = 0
+        self.faults: Counter[str] = Counter()
+
+    def count_lm_call(self, failed: bool = False) -> None:
+        with self._lock:
+            self.lm_calls[ROLE.get()] += 1
+            if failed:
+                self.lm_errors[ROLE.get()] += 1
+
+    def count_tokens(self, n: int) -> None:
+        with self._lock:
+            self.tokens[ROLE.get()] += n
+
+    def count_metric_call(self) -> None:
+        with self._lock:
+            self.metric_calls += 1
+
+    def count_fault(self, kind: str, n: int = 1) -> None:
+        with self._lock:
+            self.faults[kind] += n
+
+    @property
+    def total_lm_calls(self) -> int:
+        return sum(self.lm_calls.values())
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(self.tokens.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        """A plain-dict copy of every counter (for history records and results)."""
+        with self._lock:
+            return {
+                "lm_calls": dict(self.lm_calls),
+                "lm_errors": dict(self.lm_errors),
+                "tokens": dict(self.tokens),
+                "metric_calls": self.metric_calls,
+                "faults": dict(self.faults),
+            }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Set every counter from a :meth:`snapshot` (used when a run resumes)."""
+        with self._lock:
+            self.lm_calls = Counter(snap.get("lm_calls", {}))
+            self.lm_errors = Counter(snap.get("lm_errors", {}))
+            self.tokens = Counter(snap.get("tokens", {}))
+            self.metric_calls = int(snap.get("metric_calls", 0))
+            self.faults = Counter(snap.get("faults", {}))
+
+    def dspy_overrides(self) -> dict[str, Any]:
+        """The ``dspy.context`` settings that route LM calls and token usage into these counters."""
+        return {"callbacks": [_LMCallCounter(self)], "usage_tracker": _TokenCounter(self)}
+
+
+class _LMCallCounter(BaseCallback):
+    def __init__(self, usage: Usage) -> None:
+        self.usage = usage
+
+    def on_lm_end(self, call_id: str, outputs: Any, exception: Exception | None = None) -> None:
+        self.usage.count_lm_call(failed=exception is not None)
+
+
+class _TokenCounter:
+    """Quacks like ``dspy.utils.usage_tracker.UsageTracker`` for the one method DSPy calls."""
+
+    def __init__(self, usage: Usage) -> None:
+        self.usage = usage
+
+    def add_usage(self, lm: str, usage_entry: dict[str, Any]) -> None:
+        total = usage_entry.get("total_tokens")
+        if not isinstance(total, (int, float)):
+            total = sum(
+                v for k, v in usage_entry.items() if k in ("prompt_tokens", "completion_tokens") and isinstance(v, int)
+            )
+        self.usage.count_tokens(int(total or 0))
+
+    def __deepcopy__(self, memo: dict) -> _TokenCounter:  # dspy.Parallel deep-copies trackers: keep one count
+        return self
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Optional limits; ``None`` means unlimited. Checked at step boundaries."""
+
+    max_lm_calls: int | None = None
+    max_metric_calls: int | None = None
+    max_tokens: int | None = None
+
+    def exhausted(self, usage: Usage) -> str | None:
+        """The reason the run must stop, or None while every limit holds."""
+        if self.max_lm_calls is not None and usage.total_lm_calls >= self.max_lm_calls:
+            return f"max_lm_calls={self.max_lm_calls} reached ({usage.total_lm_calls} LM calls)"
+        if self.max_metric_calls is not None and usage.metric_calls >= self.max_metric_calls:
+            return f"max_metric_calls={self.max_metric_calls} reached ({usage.metric_calls} metric calls)"
+        if self.max_tokens is not None and usage.total_tokens >= self.max_tokens:
+            return f"max_tokens={self.max_tokens} reached ({usage.total_tokens} tokens)"
+        return None

@@ -1,0 +1,110 @@
+"""Aggregate: merge the patches of one step into one, keeping support counts.
+
+Exact duplicates (same op, target and content up to whitespace and case) are merged without an LM call.
+When more than one patch remains, the reflection LM merges similar edits hierarchically: groups of
+``fan_in`` patches in parallel, then the merged results, until one patch is left. Support of a merged
+edit is the sum of the support of the proposals it names in ``merged_from``, computed here rather than
+trusted from the LM. A merge call that fails falls back to the deduplicated union (counted as an
+``aggregate_error`` fault), so no proposal is lost to a malformed answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import dspy
+
+from skillopt_dspy.edits import Edit, Patch
+from skillopt_dspy.parallel import Runner
+from skillopt_dspy.signatures import AggregateEdits
+from skillopt_dspy.stages.rollout import FATAL_ERRORS
+
+logger = logging.getLogger(__name__)
+
+
+def dedupe(edits: Sequence[Edit]) -> list[Edit]:
+    """Merge exact duplicates, summing support; failure-sourced wins over success-sourced. Order kept."""
+    merged: dict[str, Edit] = {}
+    for e in edits:
+        old = merged.get(e.key())
+        if old is None:
+            merged[e.key()] = e
+        else:
+            source = "failure" if "failure" in (old.source, e.source) else old.source
+            merged[e.key()] = old.model_copy(update={"support": old.support + e.support, "source": source})
+    return list(merged.values())
+
+
+def format_proposals(edits: Sequence[Edit]) -> str:
+    lines = []
+    for i, e in enumerate(edits, 1):
+        lines.append(
+            f"[{i}] (support {e.support}, from {e.source} analysis) op={e.op} target={e.target!r}\n"
+            f"    content={e.content!r}\n    rationale={e.rationale!r}"
+        )
+    return "\n".join(lines)
+
+
+def _merge_group(
+    edits: list[Edit], *, skill: str, edit_budget: int, memory: str, runner: Runner, errors: list[str] | None
+) -> list[Edit]:
+    try:
+        out = dspy.Predict(AggregateEdits)(
+            skill=skill or "(empty: no rules yet)",
+            proposals=format_proposals(edits),
+            edit_budget=edit_budget,
+            optimizer_memory=memory or "(none yet)",
+        )
+    except FATAL_ERRORS:
+        raise
+    except Exception as exc:
+        runner.usage.count_fault("aggregate_error")
+        message = f"aggregation failed, keeping the deduplicated union: {type(exc).__name__}: {str(exc)[:300]}"
+        logger.warning(message)
+        if errors is not None:
+            errors.append(message)
+        return edits
+    result = []
+    for m in out.edits or []:
+        sources = [edits[i - 1] for i in dict.fromkeys(m.merged_from) if 1 <= i <= len(edits)]
+        support = sum(s.support for s in sources) or 1
+        source = "failure" if not sources or any(s.source == "failure" for s in sources) else sources[0].source
+        fields = m.model_dump(exclude={"merged_from"})
+        result.append(Edit(**fields, support=support, source=source))
+    return dedupe(result)
+
+
+def aggregate(
+    patches: Sequence[Patch],
+    *,
+    skill: str,
+    edit_budget: int,
+    memory: str,
+    lm: dspy.BaseLM,
+    runner: Runner,
+    fan_in: int = 4,
+    errors: list[str] | None = None,
+) -> Patch:
+    """Merge ``patches`` into one :class:`Patch` whose edits carry support counts."""
+    reasoning = "\n".join(p.reasoning for p in patches if p.reasoning)
+    groups = [dedupe(p.edits) for p in patches if p.edits]
+    if len(groups) <= 1:
+        return Patch(edits=groups[0] if groups else [], reasoning=reasoning, source="aggregate")
+    while len(groups) > 1:
+        chunks = [dedupe([e for g in groups[i : i + fan_in] for e in g]) for i in range(0, len(groups), fan_in)]
+        # A chunk holding a single proposal has nothing to merge: no LM call for it.
+        groups = runner.map(
+            lambda edits: (
+                edits
+                if len(edits) <= 1
+                else _merge_group(
+                    edits, skill=skill, edit_budget=edit_budget, memory=memory, runner=runner, errors=errors
+                )
+            ),
+            chunks,
+            role_name="reflection",
+            lm=lm,
+            adapter=dspy.JSONAdapter(),
+        )
+    return Patch(edits=groups[0], reasoning=reasoning, source="aggregate")

@@ -1,0 +1,121 @@
+"""Rollout: run the program with a skill on a batch, in parallel, and score every prediction.
+
+A program exception becomes a failed trajectory with the error in it and is counted; an output the adapter
+could not parse is a failure the skill may fix (counted as ``parse_error``); a metric that raises or returns
+a non-score is counted as ``metric_error`` and scored as a failure. Never a silent zero.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import dspy
+from dspy.utils.exceptions import AdapterParseError, LMAuthError, LMBillingError, LMConfigurationError
+
+from skillopt_dspy.parallel import Runner
+from skillopt_dspy.scoring import Metric, MetricError, Score, normalize_score
+
+logger = logging.getLogger(__name__)
+
+# Errors no retry or skill can fix: stop the run at once with DSPy's own message.
+FATAL_ERRORS = (LMAuthError, LMBillingError, LMConfigurationError)
+
+
+class TooManyErrorsError(RuntimeError):
+    """The program raised more than ``max_errors`` exceptions in this run."""
+
+
+@dataclass
+class Trajectory:
+    """One example run through the program: prediction, score, DSPy trace, and error (if any)."""
+
+    example: dspy.Example
+    prediction: Any
+    score: Score
+    trace: list = field(default_factory=list)
+    error: str | None = None
+    error_kind: str | None = None  # "program" | "parse" | "metric"
+
+    @property
+    def failed(self) -> bool:
+        return self.score.hard < 1.0
+
+
+class ErrorLimit:
+    """Counts program exceptions over the whole run and stops it past ``max_errors``."""
+
+    def __init__(self, max_errors: int) -> None:
+        self.max_errors = max_errors
+        self.count = 0
+
+    def add(self, n: int, last_error: str) -> None:
+        self.count += n
+        if self.count > self.max_errors:
+            raise TooManyErrorsError(
+                f"the program raised {self.count} exceptions (more than max_errors={self.max_errors}); "
+                f"last one: {last_error}. Fix the program or LM, or raise max_errors."
+            )
+
+
+def _run_one(program: dspy.Module, example: dspy.Example, metric: Metric, pass_threshold: float, usage) -> Trajectory:
+    with dspy.context(trace=[]):
+        try:
+            prediction = program(**example.inputs())
+            error, kind = None, None
+        except FATAL_ERRORS:
+            raise
+        except AdapterParseError as exc:
+            prediction, error, kind = None, f"{type(exc).__name__}: {exc}", "parse"
+        except Exception as exc:
+            prediction, error, kind = None, f"{type(exc).__name__}: {exc}", "program"
+        trace = list(dspy.settings.trace or [])
+    if prediction is None:
+        short = error if len(error) < 300 else error[:300] + "…"
+        return Trajectory(example, None, Score(0.0, 0.0, f"The program failed: {short}"), trace, error, kind)
+    try:
+        usage.count_metric_call()
+        score = normalize_score(metric(example, prediction), pass_threshold)
+    except Exception as exc:  # a metric bug must not look like a model failure: counted and reported
+        msg = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, MetricError):
+            msg = f"the metric raised {msg}"
+        return Trajectory(example, prediction, Score(0.0, 0.0, f"Metric error: {msg}"), trace, msg, "metric")
+    return Trajectory(example, prediction, score, trace)
+
+
+def rollout(
+    program: dspy.Module,
+    examples: list[dspy.Example],
+    *,
+    metric: Metric,
+    runner: Runner,
+    lm: dspy.BaseLM | None,
+    pass_threshold: float = 1.0,
+    error_limit: ErrorLimit | None = None,
+) -> list[Trajectory]:
+    """Run ``program`` on ``examples`` in parallel under ``lm``; one :class:`Trajectory` per example, in order.
+
+    Example:
+        >>> trajs = rollout(prog, batch, metric=metric, runner=runner, lm=lm)  # doctest: +SKIP
+        >>> sum(t.score.hard for t in trajs) / len(trajs)  # doctest: +SKIP
+        0.75
+    """
+    usage = runner.usage
+    trajectories = runner.map(
+        lambda ex: _run_one(program, ex, metric, pass_threshold, usage), examples, role_name="target", lm=lm
+    )
+    kinds = [t.error_kind for t in trajectories if t.error_kind]
+    for kind in ("program", "parse", "metric"):
+        if kinds.count(kind):
+            usage.count_fault(f"{kind}_error", kinds.count(kind))
+    program_errors = [t.error for t in trajectories if t.error_kind == "program"]
+    if program_errors:
+        logger.warning("%d program error(s) in this rollout; first: %s", len(program_errors), program_errors[0])
+        if error_limit is not None:
+            error_limit.add(len(program_errors), program_errors[-1])
+    metric_errors = [t.error for t in trajectories if t.error_kind == "metric"]
+    if metric_errors:
+        logger.warning("%d metric error(s) scored as failures; first: %s", len(metric_errors), metric_errors[0])
+    return trajectories

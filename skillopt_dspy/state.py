@@ -1,0 +1,144 @@
+"""Run state and the run directory: atomic writes, every skill version, history, and resume.
+
+Layout of ``log_dir``::
+
+    state.json          RunState after the last finished step (atomic: tmp file + rename)
+    history.jsonl       one StepRecord / EpochRecord per line
+    skills/NNNN-<hash>.md  every skill version that was validated (accepted or not)
+    best_skill.md       the current best skill
+    meta_skill.md       the optimizer-side memory (when enabled)
+    summary.json        written when the run ends
+
+Example:
+    >>> import tempfile
+    >>> run_dir = RunDir(tempfile.mkdtemp())
+    >>> run_dir.write_text("best_skill.md", "# Rules\\n")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skillopt_dspy.edits import Edit
+from skillopt_dspy.results import EpochRecord, StepRecord
+from skillopt_dspy.scoring import Score
+from skillopt_dspy.skill import skill_hash
+
+STATE_VERSION = 1
+
+
+class IncompatibleRunError(ValueError):
+    """``log_dir`` holds a run whose settings or data differ from this one."""
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so a crash leaves either the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class RunState:
+    """Everything needed to continue a run after the last finished step."""
+
+    fingerprint: dict[str, Any]
+    initial_skill: str
+    skill: str
+    baseline_val_score: float
+    val_score: float
+    next_step: int = 0
+    epoch: int = 0
+    epoch_start_skill: str = ""
+    epochs_done: int = 0
+    rejected: list[Edit] = field(default_factory=list)
+    meta_skill: str = ""
+    usage: dict[str, Any] = field(default_factory=dict)
+    val_scores: dict[str, list[Score]] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    finished: bool = False
+    stop_reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["version"] = STATE_VERSION
+        data["rejected"] = [e.model_dump() for e in self.rejected]
+        data["val_scores"] = {h: [s.to_dict() for s in scores] for h, scores in self.val_scores.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunState:
+        data = dict(data)
+        if data.pop("version", None) != STATE_VERSION:
+            raise IncompatibleRunError("state.json was written by another version of skillopt-dspy")
+        data["rejected"] = [Edit(**e) for e in data.get("rejected", [])]
+        data["val_scores"] = {h: [Score(**s) for s in v] for h, v in data.get("val_scores", {}).items()}
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+class RunDir:
+    """Reads and writes one run directory (see the module docstring for the layout)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def write_text(self, name: str, text: str) -> None:
+        atomic_write_text(self.path / name, text)
+
+    def write_json(self, name: str, data: Any) -> None:
+        self.write_text(name, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+    def save_skill(self, step: int, skill: str) -> Path:
+        """Keep a skill version under ``skills/`` (idempotent)."""
+        path = self.path / "skills" / f"{step:04d}-{skill_hash(skill)}.md"
+        if not path.exists():
+            atomic_write_text(path, skill)
+        return path
+
+    def save_state(self, state: RunState, history: list[StepRecord | EpochRecord]) -> None:
+        """History first, then the state that points past it: a crash between the two loses nothing."""
+        self.write_text("history.jsonl", "".join(json.dumps(r.to_dict(), default=str) + "\n" for r in history))
+        self.write_json("state.json", state.to_dict())
+        self.write_text("best_skill.md", state.skill)
+
+    def load(self) -> tuple[RunState, list[StepRecord | EpochRecord]] | None:
+        """The saved state and history, or None when the directory holds no run."""
+        state_path = self.path / "state.json"
+        if not state_path.exists():
+            return None
+        state = RunState.from_dict(json.loads(state_path.read_text(encoding="utf-8")))
+        history: list[StepRecord | EpochRecord] = []
+        hist_path = self.path / "history.jsonl"
+        if hist_path.exists():
+            for line in hist_path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    history.append(
+                        EpochRecord.from_dict(rec) if rec.get("kind") == "epoch" else StepRecord.from_dict(rec)
+                    )
+        return state, history
+
+
+def check_compatible(saved: dict[str, Any], current: dict[str, Any]) -> None:
+    """Raise :class:`IncompatibleRunError` naming every setting that differs between two fingerprints."""
+    diffs = [k for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
+    if diffs:
+        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in diffs[:6])
+        raise IncompatibleRunError(
+            f"log_dir holds a run with different settings ({detail}). Use another log_dir, or pass "
+            "restart=True to compile (--restart on the command line) to start over in this one."
+        )

@@ -1,0 +1,331 @@
+"""The epoch/step loop. It owns the :class:`RunState` and calls the stages in order.
+
+One step: rollout (train batch) → reflect → aggregate → select → update → gate (validation). After each
+finished step the state is saved (when ``log_dir`` is set) and ``on_step_end`` fires; at each epoch
+boundary the epoch stage runs (slow update, meta-skill) and ``on_epoch_end`` fires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dspy
+from tqdm.auto import tqdm
+
+from skillopt_dspy.budget import Budget, Usage
+from skillopt_dspy.events import Emitter, SkillOptCallback
+from skillopt_dspy.parallel import Runner
+from skillopt_dspy.results import EpochRecord, SkillOptResult, StepRecord
+from skillopt_dspy.schedule import edit_budget
+from skillopt_dspy.scoring import Metric, gate_value
+from skillopt_dspy.skill import apply_skill, skill_hash
+from skillopt_dspy.stages import epoch as epoch_stage
+from skillopt_dspy.stages.aggregate import aggregate
+from skillopt_dspy.stages.gate import ValidationCache, decide
+from skillopt_dspy.stages.reflect import reflect
+from skillopt_dspy.stages.rollout import ErrorLimit, rollout
+from skillopt_dspy.stages.select import select
+from skillopt_dspy.stages.update import update
+from skillopt_dspy.state import RunDir, RunState, check_compatible
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The knobs of one run (built and validated by :class:`skillopt_dspy.SkillOpt`)."""
+
+    gate: str = "hard"
+    mixed_weight: float = 0.5
+    pass_threshold: float = 1.0
+    learning_rate: int = 4
+    min_learning_rate: int = 1
+    lr_scheduler: str = "constant"
+    batch_size: int = 16
+    epochs: int = 2
+    minibatch_size: int = 8
+    num_threads: int = 8
+    seed: int = 0
+    max_errors: int = 10
+    aggregate_fan_in: int = 4
+    use_slow_update: bool = True
+    slow_update_samples: int = 8
+    use_meta_skill: bool = True
+    budget: Budget = field(default_factory=Budget)
+    progress: bool = True
+
+
+def _examples_digest(examples: list[dspy.Example]) -> str:
+    h = hashlib.sha256()
+    for ex in examples:
+        h.update(json.dumps(ex.toDict(), sort_keys=True, default=str).encode())
+        h.update(json.dumps(sorted(ex.inputs().keys())).encode())
+    return h.hexdigest()[:16]
+
+
+class Trainer:
+    """Runs SkillOpt on one program; :meth:`run` returns the best skill's result."""
+
+    def __init__(
+        self,
+        *,
+        settings: TrainSettings,
+        student: dspy.Module,
+        trainset: list[dspy.Example],
+        valset: list[dspy.Example],
+        metric: Metric,
+        lm: dspy.BaseLM | None,
+        reflection_lm: dspy.BaseLM,
+        predictors: list[str] | None = None,
+        initial_skill: str = "",
+        meta_skill: str = "",
+        log_dir: str | Path | None = None,
+        restart: bool = False,
+        callbacks: list[SkillOptCallback] | None = None,
+    ) -> None:
+        self.s = settings
+        self.student = student
+        self.trainset = trainset
+        self.valset = valset
+        self.metric = metric
+        self.lm = lm
+        self.reflection_lm = reflection_lm
+        self.predictors = predictors
+        self.initial_skill = initial_skill
+        self.initial_meta_skill = meta_skill
+        self.run_dir = RunDir(log_dir) if log_dir is not None else None
+        self.restart = restart
+        self.events = Emitter(callbacks or [])
+        self.usage = Usage()
+        self.error_limit = ErrorLimit(settings.max_errors)
+        self.steps_per_epoch = math.ceil(len(trainset) / settings.batch_size)
+        self.total_steps = self.steps_per_epoch * settings.epochs
+        self._programs: dict[str, dspy.Module] = {}
+
+    # ---- helpers -------------------------------------------------------------------------------------
+    def fingerprint(self) -> dict:
+        s = self.s
+        return {
+            "program": type(self.student).__name__,
+            "trainset": _examples_digest(self.trainset),
+            "valset": _examples_digest(self.valset),
+            "initial_skill": skill_hash(self.initial_skill),
+            "predictors": self.predictors,
+            **{k: getattr(s, k) for k in ("gate", "mixed_weight", "pass_threshold", "learning_rate")},
+            **{k: getattr(s, k) for k in ("min_learning_rate", "lr_scheduler", "batch_size", "epochs")},
+            **{k: getattr(s, k) for k in ("minibatch_size", "seed", "use_slow_update", "use_meta_skill")},
+            "slow_update_samples": s.slow_update_samples,
+        }
+
+    def program_with(self, skill: str) -> dspy.Module:
+        """A deep copy of the student with ``skill`` baked in (a few recent ones are cached)."""
+        key = skill_hash(skill)
+        if key not in self._programs:
+            if len(self._programs) >= 4:
+                self._programs.pop(next(iter(self._programs)))
+            self._programs[key] = apply_skill(self.student.deepcopy(), skill, self.predictors)
+        return self._programs[key]
+
+    def rollout(self, skill: str, examples: list[dspy.Example]) -> list:
+        return rollout(
+            self.program_with(skill),
+            examples,
+            metric=self.metric,
+            runner=self.runner,
+            lm=self.lm,
+            pass_threshold=self.s.pass_threshold,
+            error_limit=self.error_limit,
+        )
+
+    def _batch(self, step: int) -> list[int]:
+        epoch, k = divmod(step, self.steps_per_epoch)
+        order = list(range(len(self.trainset)))
+        random.Random(self.s.seed * 100_003 + epoch).shuffle(order)
+        return order[k * self.s.batch_size : (k + 1) * self.s.batch_size]
+
+    def _save(self, state: RunState, history: list) -> None:
+        state.usage = self.usage.snapshot()
+        state.val_scores = self.val_cache.items()
+        if self.run_dir is not None:
+            self.run_dir.save_state(state, history)
+
+    # ---- the loop ------------------------------------------------------------------------------------
+    def _start(self) -> tuple[RunState, list]:
+        loaded = None if self.run_dir is None or self.restart else self.run_dir.load()
+        if loaded is not None:
+            state, history = loaded
+            check_compatible(state.fingerprint, json.loads(json.dumps(self.fingerprint())))
+            self.usage.restore(state.usage)
+            for h, scores in state.val_scores.items():
+                self.val_cache._scores[h] = scores
+            logger.info("resuming from %s at step %d/%d", self.run_dir.path, state.next_step, self.total_steps)
+            return state, history
+        baseline_scores = self.val_cache.scores(self.initial_skill)
+        baseline = gate_value(baseline_scores, self.s.gate, self.s.mixed_weight)
+        state = RunState(
+            fingerprint=json.loads(json.dumps(self.fingerprint())),
+            initial_skill=self.initial_skill,
+            skill=self.initial_skill,
+            baseline_val_score=baseline,
+            val_score=baseline,
+            epoch_start_skill=self.initial_skill,
+            meta_skill=self.initial_meta_skill,
+        )
+        if self.run_dir is not None:
+            self.run_dir.save_skill(0, self.initial_skill)
+        self._save(state, [])
+        return state, []
+
+    def run(self) -> SkillOptResult:
+        """Train until the epochs end or a budget runs out; returns the result (best skill included)."""
+        with Runner(self.s.num_threads, self.usage) as self.runner:
+            self.val_cache = ValidationCache(lambda skill: [t.score for t in self.rollout(skill, self.valset)])
+            state, history = self._start()
+            t0 = time.perf_counter() - state.elapsed_s
+            self.events.run_start(
+                {"total_steps": self.total_steps, "resumed_at": state.next_step, "baseline": state.baseline_val_score}
+            )
+            bar = tqdm(total=self.total_steps, initial=state.next_step, disable=not self.s.progress, desc="SkillOpt")
+            try:
+                self._loop(state, history, bar, t0)
+            except KeyboardInterrupt:
+                state.stop_reason = "interrupted (KeyboardInterrupt); the state of the last finished step is saved"
+                logger.warning("SkillOpt %s", state.stop_reason)
+            finally:
+                bar.close()
+                state.elapsed_s = time.perf_counter() - t0
+        result = self._result(state, history)
+        if self.run_dir is not None:
+            self._save(state, history)
+            self.run_dir.write_json("summary.json", {k: v for k, v in result.to_dict().items() if k != "history"})
+        self.events.run_end(result)
+        return result
+
+    def _loop(self, state: RunState, history: list, bar: tqdm, t0: float) -> None:
+        if state.finished:
+            return
+        for step in range(state.next_step, self.total_steps):
+            reason = self.s.budget.exhausted(self.usage)
+            if reason:
+                state.stop_reason = f"budget: {reason}"
+                logger.info("stopping: %s", state.stop_reason)
+                break
+            record = self._step(state, step)
+            state.next_step = step + 1
+            history.append(record)
+            state.elapsed_s = time.perf_counter() - t0
+            self._save(state, history)
+            bar.update(1)
+            bar.set_postfix(val=f"{state.val_score:.3f}")
+            self.events.step_end(record)
+            if state.next_step % self.steps_per_epoch == 0:
+                epoch_record = epoch_stage.end_epoch(self, state, state.next_step // self.steps_per_epoch - 1)
+                history.append(epoch_record)
+                self._save(state, history)
+                self.events.epoch_end(epoch_record)
+        else:
+            state.stop_reason = state.stop_reason or "completed all epochs"
+        state.finished = not state.stop_reason.startswith("interrupted")
+
+    def _step(self, state: RunState, step: int) -> StepRecord:
+        started = time.perf_counter()
+        epoch = step // self.steps_per_epoch
+        budget = edit_budget(
+            step,
+            self.total_steps,
+            learning_rate=self.s.learning_rate,
+            min_learning_rate=self.s.min_learning_rate,
+            scheduler=self.s.lr_scheduler,
+        )
+        batch_ids = self._batch(step)
+        trajectories = self.rollout(state.skill, [self.trainset[i] for i in batch_ids])
+        train_score = gate_value([t.score for t in trajectories], self.s.gate, self.s.mixed_weight)
+        errors: list[str] = []
+        memory = state.meta_skill if self.s.use_meta_skill else ""
+        common = {"skill": state.skill, "edit_budget": budget, "memory": memory, "lm": self.reflection_lm}
+        patches = reflect(
+            trajectories,
+            rejected=state.rejected,
+            runner=self.runner,
+            minibatch_size=self.s.minibatch_size,
+            seed=self.s.seed + step,
+            errors=errors,
+            **common,
+        )
+        merged = aggregate(patches, runner=self.runner, fan_in=self.s.aggregate_fan_in, errors=errors, **common)
+        selection = select(merged.edits, edit_budget=budget, rejected=state.rejected)
+        candidate = update(state.skill, selection.selected)
+        decision = None
+        if candidate.applied:
+            if self.run_dir is not None:
+                self.run_dir.save_skill(step + 1, candidate.text)
+            decision = decide(
+                self.val_cache.scores(state.skill),
+                self.val_cache.scores(candidate.text),
+                mode=self.s.gate,
+                mixed_weight=self.s.mixed_weight,
+            )
+            if decision.accepted:
+                state.skill, state.val_score = candidate.text, decision.candidate_score
+            else:
+                state.rejected.extend(candidate.applied)
+        record = StepRecord(
+            epoch=epoch,
+            step=step,
+            edit_budget=budget,
+            batch=tuple(batch_ids),
+            train_score=train_score,
+            proposed=tuple(e.model_dump() for p in patches for e in p.edits),
+            aggregated=tuple(e.model_dump() for e in merged.edits),
+            selected=tuple(e.model_dump() for e in selection.selected),
+            dropped=tuple({"edit": e.model_dump(), "reason": why} for e, why in selection.dropped),
+            apply_reports=tuple(r.to_dict() for r in candidate.reports),
+            gate=decision.to_dict() if decision else None,
+            accepted=bool(decision and decision.accepted),
+            skill_hash=skill_hash(state.skill),
+            val_score=state.val_score,
+            errors=tuple(errors),
+            usage=self.usage.snapshot(),
+            seconds=time.perf_counter() - started,
+        )
+        gate_text = decision.reason if decision else "no candidate (no edit could be applied)"
+        logger.info(
+            "step %d/%d (epoch %d): train %.3f | proposed %d, selected %d, applied %d | %s | %s",
+            step + 1,
+            self.total_steps,
+            epoch + 1,
+            train_score,
+            len(record.proposed),
+            len(record.selected),
+            len(candidate.applied),
+            "ACCEPTED" if record.accepted else "rejected" if decision else "skipped",
+            gate_text,
+        )
+        return record
+
+    def _result(self, state: RunState, history: list) -> SkillOptResult:
+        snap = self.usage.snapshot()
+        return SkillOptResult(
+            initial_skill=state.initial_skill,
+            best_skill=state.skill,
+            baseline_val_score=state.baseline_val_score,
+            best_val_score=state.val_score,
+            gate=self.s.gate,
+            history=tuple(r for r in history if isinstance(r, StepRecord)),
+            epochs=tuple(r for r in history if isinstance(r, EpochRecord)),
+            lm_calls=snap["lm_calls"],
+            tokens=snap["tokens"],
+            metric_calls=snap["metric_calls"],
+            faults=snap["faults"],
+            stop_reason=state.stop_reason or "completed all epochs",
+            wall_time_s=state.elapsed_s,
+            log_dir=str(self.run_dir.path) if self.run_dir else None,
+            meta_skill=state.meta_skill,
+        )

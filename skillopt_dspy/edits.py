@@ -172,10 +172,11 @@ def _apply_add(text: str, edit: Edit) -> tuple[str | None, str, str]:
         level = "#" * (2 if not headings or headings[0][2] == 1 else headings[0][2])
         block = f"{level} {title}\n{edit.content.strip(chr(10))}"
         return _insert_block(text, _append_point(text), block), "applied", f"new section {title!r}"
-    start, _, level, _ = hits[0]
+    start = hits[0][0]
     end = _append_point(text)
-    for h_start, _, h_level, _ in headings:
-        if h_start > start and h_level <= level:
+    # The section's own body ends at the next heading of any level (before its subsections).
+    for h_start, _, _, _ in headings:
+        if h_start > start:
             end = min(end, h_start)
             break
     for r in protected_regions(text):

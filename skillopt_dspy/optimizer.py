@@ -15,7 +15,7 @@ from skillopt_dspy.budget import Budget
 from skillopt_dspy.events import SkillOptCallback
 from skillopt_dspy.schedule import SCHEDULERS
 from skillopt_dspy.scoring import GATE_MODES, Metric, check_metric
-from skillopt_dspy.skill import SKILL_BEGIN, SKILL_END, _select_predictors, apply_skill, extract_skill
+from skillopt_dspy.skill import SKILL_BEGIN, SKILL_END, _select_predictors, apply_skill, extract_skill, normalize_skill
 from skillopt_dspy.trainer import Trainer, TrainSettings
 
 logger = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ class SkillOpt(Teleprompter):
         target_lm, reflection_lm = self._resolve_lms(student)
         base = student.deepcopy()
         # Start from the student's own pristine instructions, or from the skill it already carries.
-        initial = self.initial_skill or extract_skill(base)
+        initial = normalize_skill(self.initial_skill or extract_skill(base))
         result = Trainer(
             settings=self.settings,
             student=base,

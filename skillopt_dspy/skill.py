@@ -102,6 +102,12 @@ def write_region(text: str, name: str, content: str) -> str:
     return f"{base}\n\n{block}\n" if base else f"{block}\n"
 
 
+def normalize_skill(text: str) -> str:
+    """The canonical form of a skill text: no surrounding blank lines, one final newline (``""`` if empty)."""
+    text = text.strip("\n").rstrip()
+    return f"{text}\n" if text.strip() else ""
+
+
 def skill_hash(text: str) -> str:
     """A short stable hash of a skill text (trailing whitespace on lines and at the end ignored)."""
     normalized = "\n".join(line.rstrip() for line in text.strip().splitlines())
@@ -154,7 +160,7 @@ def apply_skill(program: dspy.Module, skill: str, predictors: Iterable[str] | No
         >>> prog = dspy.Predict("question -> answer")
         >>> _ = apply_skill(prog, "- Answer in one word.")
         >>> extract_skill(prog)
-        '- Answer in one word.'
+        '- Answer in one word.\\n'
     """
     for _, pred in _select_predictors(program, predictors):
         base = strip_skill(pred.signature.instructions)
@@ -167,5 +173,5 @@ def extract_skill(program: dspy.Module) -> str:
     for _, pred in program.named_predictors():
         found = skill_in(pred.signature.instructions)
         if found is not None:
-            return found
+            return normalize_skill(found)
     return ""

@@ -148,8 +148,10 @@ def rule_reflector(harmful_once: bool = False) -> Callable[[Call], dict]:
             ]
             return {"edits": edits}
         skill = call.inputs.get("skill", "")
-        if harmful_once and "Words starting" in skill and "Always answer gamma" not in call.inputs.get(
-            "rejected_edits", ""
+        if (
+            harmful_once
+            and "Words starting" in skill
+            and "Always answer gamma" not in call.inputs.get("rejected_edits", "")
         ):
             return {"failure_summary": "be bold", "edits": [{"op": "add", "target": "Rules", "content": HARMFUL}]}
         words = failed_words(call.inputs.get("trajectories", ""))

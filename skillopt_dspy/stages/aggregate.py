@@ -92,19 +92,15 @@ def aggregate(
     if len(groups) <= 1:
         return Patch(edits=groups[0] if groups else [], reasoning=reasoning, source="aggregate")
     while len(groups) > 1:
-        chunks = [dedupe([e for g in groups[i : i + fan_in] for e in g]) for i in range(0, len(groups), fan_in)]
-        # A chunk holding a single proposal has nothing to merge: no LM call for it.
-        groups = runner.map(
-            lambda edits: (
-                edits
-                if len(edits) <= 1
-                else _merge_group(
-                    edits, skill=skill, edit_budget=edit_budget, memory=memory, runner=runner, errors=errors
-                )
-            ),
-            chunks,
-            role_name="reflection",
-            lm=lm,
-            adapter=dspy.JSONAdapter(),
-        )
+        chunks = [groups[i : i + fan_in] for i in range(0, len(groups), fan_in)]
+
+        def merge(chunk: list[list[Edit]]) -> list[Edit]:
+            edits = dedupe([e for g in chunk for e in g])
+            if len(chunk) == 1 or len(edits) <= 1:  # nothing from another analyst to merge with: no LM call
+                return edits
+            return _merge_group(
+                edits, skill=skill, edit_budget=edit_budget, memory=memory, runner=runner, errors=errors
+            )
+
+        groups = runner.map(merge, chunks, role_name="reflection", lm=lm, adapter=dspy.JSONAdapter())
     return Patch(edits=groups[0], reasoning=reasoning, source="aggregate")

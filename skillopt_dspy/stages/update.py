@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from skillopt_dspy.edits import ApplyResult, Edit, apply_edits
+from skillopt_dspy.skill import normalize_skill
 
 
 def update(skill: str, edits: Sequence[Edit]) -> ApplyResult:
     """The candidate skill: ``skill`` with ``edits`` applied in rank order (skipped edits reported)."""
-    return apply_edits(skill, list(edits))
+    result = apply_edits(skill, list(edits))
+    return ApplyResult(normalize_skill(result.text), result.reports)

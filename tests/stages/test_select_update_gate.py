@@ -1,0 +1,58 @@
+from skillopt_dspy.edits import Edit
+from skillopt_dspy.scoring import Score
+from skillopt_dspy.stages.gate import ValidationCache, decide
+from skillopt_dspy.stages.select import select
+from skillopt_dspy.stages.update import update
+
+
+def test_select_ranks_by_support_then_failure_first_and_clips():
+    edits = [
+        Edit(op="add", content="s1", source="success", support=2),
+        Edit(op="add", content="f1", source="failure", support=1),
+        Edit(op="add", content="f2", source="failure", support=2),
+        Edit(op="add", content="f3", source="failure", support=1),
+    ]
+    picked = select(edits, edit_budget=3)
+    assert [e.content for e in picked.selected] == ["f2", "s1", "f1"]
+    assert [(e.content, why) for e, why in picked.dropped] == [("f3", "over the edit budget")]
+
+
+def test_select_drops_previously_rejected_edits():
+    bad = Edit(op="add", content="- Always answer gamma.")
+    picked = select(
+        [Edit(op="add", content="- always answer  gamma."), Edit(op="add", content="ok")], edit_budget=5, rejected=[bad]
+    )
+    assert [e.content for e in picked.selected] == ["ok"]
+    assert picked.dropped[0][1] == "previously rejected"
+
+
+def test_update_reports_every_edit():
+    result = update("# Rules\n", [Edit(op="add", target="Rules", content="- a"), Edit(op="delete", target="zzz")])
+    assert result.text == "# Rules\n- a\n"
+    assert [r.applied for r in result.reports] == [True, False]
+
+
+def test_gate_strict_improvement_ties_rejected_and_modes():
+    old = [Score(1, 1.0), Score(0, 0.5)]
+    assert decide(old, [Score(1, 1.0), Score(1, 1.0)], mode="hard").accepted
+    tie = decide(old, [Score(0, 0.9), Score(1, 0.6)], mode="hard")
+    assert not tie.accepted and "tied" in tie.reason
+    assert decide(old, [Score(0, 0.9), Score(1, 0.61)], mode="soft").accepted
+    assert not decide(old, [Score(0, 0.9), Score(1, 0.6)], mode="soft").accepted
+    mixed = decide(old, [Score(1, 0.4), Score(0, 0.2)], mode="mixed", mixed_weight=0.5)
+    assert not mixed.accepted and mixed.candidate_score < mixed.incumbent_score
+
+
+def test_gate_uses_unrounded_means():
+    old = [Score(0, 0.333333331)] * 3
+    new = [Score(0, 0.333333332)] * 3
+    assert decide(old, new, mode="soft").accepted
+
+
+def test_validation_cache_never_reevaluates_a_skill():
+    calls = []
+    cache = ValidationCache(lambda skill: calls.append(skill) or [Score(1, 1)])
+    cache.scores("- a")
+    cache.scores("- a  \n")
+    cache.scores("- b")
+    assert calls == ["- a", "- b"] and cache.hits == 1

@@ -1,0 +1,62 @@
+"""End to end on a scripted task: a target that follows the rules in its skill and a reflection LM that
+proposes rules from failures (and, once, a harmful edit that the gate must reject)."""
+
+import dspy
+
+from skillopt_dspy import SkillOpt
+from tests.fakes import HARMFUL, RULE_RE, WordGroup, engine_of, fake_lm, group_metric, rule_reflector, target_handler
+from tests.fakes import word_examples as ex
+
+TRAIN = ex("apple ant bird bat cat cow ink ivy jar jet kite kelp queen quill rain rock sun sea".split())
+VAL = ex("axe bee cup inn jam key quiz rope star".split())
+
+
+def run(**kw):
+    target = fake_lm(target_handler, name="fake/target")
+    reflection = fake_lm(rule_reflector(harmful_once=True), name="fake/reflect")
+    with dspy.context(lm=target):
+        opt = SkillOpt(
+            metric=group_metric,
+            reflection_lm=reflection,
+            batch_size=9,
+            epochs=3,
+            learning_rate=9,
+            num_threads=4,
+            progress=False,
+            **kw,
+        )
+        compiled = opt.compile(WordGroup(), trainset=TRAIN, valset=VAL)
+    return compiled, reflection
+
+
+def test_validation_rises_to_the_maximum_and_the_harmful_edit_is_rejected():
+    compiled, reflection = run()
+    res = compiled.detailed_results
+    assert res.baseline_val_score == 0.0
+    assert res.best_val_score == 1.0
+    letters = {m.group(1) for m in RULE_RE.finditer(compiled.skill)}
+    assert {"a", "b", "c", "i", "j", "k", "q", "r", "s"} <= letters
+    assert HARMFUL not in compiled.skill
+
+    harmful_steps = [s for s in res.history if any(e["content"] == HARMFUL for e in s.applied)]
+    assert len(harmful_steps) == 1
+    step = harmful_steps[0]
+    assert step.gate is not None and not step.accepted
+    assert step.gate["candidate_score"] < step.gate["incumbent_score"]
+    assert [e["content"] for e in step.rejected] == [HARMFUL]
+
+    # The rejected edit reached the later reflection prompts and was never proposed again.
+    later = [c for c in engine_of(reflection).calls if "rejected_edits" in c.inputs]
+    assert any("Always answer gamma" in c.inputs["rejected_edits"] for c in later)
+    assert all(HARMFUL not in str(s.proposed) for s in res.history if s.step > step.step)
+
+    # Scores never go down; every accepted step strictly improved validation.
+    vals = [s.val_score for s in res.history]
+    assert vals == sorted(vals)
+    assert all(s.gate["candidate_score"] > s.gate["incumbent_score"] for s in res.history if s.accepted)
+
+
+def test_the_compiled_program_answers_with_its_skill():
+    compiled, _ = run()
+    with dspy.context(lm=fake_lm(target_handler)):
+        assert compiled(word="kiwi").group == "beta"

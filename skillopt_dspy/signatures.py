@@ -106,3 +106,31 @@ class AggregateEdits(dspy.Signature):
     edit_budget: int = dspy.InputField(desc="how many edits the step will keep at most")
     optimizer_memory: str = dspy.InputField(desc="lessons from earlier epochs about which edits helped")
     edits: list[MergedEdit] = dspy.OutputField(desc="the merged edits, best supported first")
+
+
+class SlowUpdate(dspy.Signature):
+    """You write the longitudinal guidance of a skill: a Markdown document of rules a language model follows.
+    At the end of an epoch the same training examples were run with the skill as it was at the start of the
+    epoch and with the current skill. Read the comparison: regressions (solved before, failed now),
+    improvements, and persistent failures (failed both times). Write short guidance, 3 to 8 bullet points,
+    that states the general principles behind what improved, warns against what caused regressions, and
+    addresses the persistent failures. It is added to the skill as its own section and replaces the previous
+    guidance, so keep what still holds. Do not restate rules the skill already has word for word."""
+
+    skill: str = dspy.InputField(desc="the current skill document (Markdown)")
+    previous_guidance: str = dspy.InputField(desc="the guidance written at the last epoch boundary")
+    comparison: str = dspy.InputField(desc="per-example results with the old and the current skill")
+    optimizer_memory: str = dspy.InputField(desc="lessons from earlier epochs about which edits helped")
+    guidance: str = dspy.OutputField(desc="the new guidance: 3 to 8 Markdown bullet points")
+
+
+class MetaSkill(dspy.Signature):
+    """You keep the memory of a skill optimizer: notes on which kinds of edits to a skill document helped and
+    which hurt, so that future edit proposals are better. Read the outcomes of this epoch's edits (accepted
+    ones raised the validation score, rejected ones did not) and update the notes: at most 10 bullet points
+    of concrete, reusable lessons (e.g. "Rules that name the exact output label helped; vague style advice
+    was rejected."). Keep lessons from the previous notes that still hold."""
+
+    previous_notes: str = dspy.InputField(desc="the optimizer's notes so far")
+    edit_outcomes: str = dspy.InputField(desc="this epoch's edits with the gate decision and score change")
+    notes: str = dspy.OutputField(desc="the updated notes: at most 10 Markdown bullet points")

@@ -4,6 +4,7 @@ Layout of ``log_dir``::
 
     state.json          RunState after the last finished step (atomic: tmp file + rename)
     history.jsonl       one StepRecord / EpochRecord per line
+    evals.jsonl         every (skill hash, example) evaluation, appended as it finishes
     skills/NNNN-<hash>.md  every skill version that was validated (accepted or not)
     best_skill.md       the current best skill
     meta_skill.md       the optimizer-side memory (when enabled)
@@ -17,9 +18,11 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +92,52 @@ class RunState:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
+def example_key(example: Any) -> str:
+    """A stable identity for a dspy.Example: a hash of its fields and of which of them are inputs."""
+    data = {"fields": example.toDict(), "inputs": sorted(example.inputs().keys())}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+class EvalStore:
+    """Every evaluation of a skill on an example, appended to ``evals.jsonl`` as it finishes.
+
+    A resumed run reads it back so that no (skill, example) pair is evaluated twice, even inside the step
+    that was interrupted. A torn last line (a crash mid-write) is ignored.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._records: dict[tuple[str, str], dict[str, Any]] = {}
+        if path is not None and path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                self._records[(rec["skill"], rec["example"])] = rec
+        self._file = open(path, "a", encoding="utf-8") if path is not None else None  # noqa: SIM115
+
+    def get(self, skill: str, example: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._records.get((skill, example))
+
+    def add(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._records[(record["skill"], record["example"])] = record
+            if self._file is not None:
+                self._file.write(json.dumps(record, default=str) + "\n")
+                self._file.flush()
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
 class RunDir:
     """Reads and writes one run directory (see the module docstring for the layout)."""
 
@@ -101,6 +150,16 @@ class RunDir:
 
     def write_json(self, name: str, data: Any) -> None:
         self.write_text(name, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+    def clear(self) -> None:
+        """Forget a previous run in this directory (``restart=True``)."""
+        for name in ("state.json", "history.jsonl", "evals.jsonl", "best_skill.md", "summary.json", "meta_skill.md"):
+            (self.path / name).unlink(missing_ok=True)
+        for old in (self.path / "skills").glob("*.md") if (self.path / "skills").is_dir() else []:
+            old.unlink()
+
+    def eval_store(self) -> EvalStore:
+        return EvalStore(self.path / "evals.jsonl")
 
     def save_skill(self, step: int, skill: str) -> Path:
         """Keep a skill version under ``skills/`` (idempotent)."""

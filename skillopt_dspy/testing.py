@@ -36,7 +36,8 @@ class Call:
 def parse_request(request) -> Call:
     system = request.system if isinstance(request.system, str) else "".join(p.text for p in (request.system or ()))
     user = request.messages[-1].text or ""
-    inputs = {m.group(1): m.group(2).strip() for m in _FIELD_RE.finditer(user)}
+    # The adapter's closing instruction follows the last field: cut it off.
+    inputs = {m.group(1): m.group(2).split("\n\nRespond with")[0].strip() for m in _FIELD_RE.finditer(user)}
     block = _OUT_RE.search(system)
     outputs = re.findall(r"`(\w+)`", block.group(1)) if block else []
     json_mode = request.config.response_format is not None or "Outputs will be a JSON object" in system

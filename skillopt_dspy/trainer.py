@@ -122,6 +122,20 @@ class Trainer:
             **{k: getattr(s, k) for k in ("min_learning_rate", "lr_scheduler", "batch_size", "epochs")},
             **{k: getattr(s, k) for k in ("minibatch_size", "seed", "use_slow_update", "use_meta_skill")},
             "slow_update_samples": s.slow_update_samples,
+            "lm": getattr(self.lm, "model", None),
+            "reflection_lm": getattr(self.reflection_lm, "model", None),
+        }
+
+    def estimate_calls(self) -> dict[str, int]:
+        """An upper estimate of LM calls for the whole run, by role (printed before the run starts)."""
+        s, n_val = self.s, len(self.valset)
+        reflect_calls = math.ceil(s.batch_size / s.minibatch_size) + 1
+        aggregate_calls = max(0, math.ceil((reflect_calls - 1) / (s.aggregate_fan_in - 1)))
+        per_epoch_reflection = (1 if s.use_slow_update else 0) + (1 if s.use_meta_skill else 0)
+        per_epoch_target = (2 * min(s.slow_update_samples, len(self.trainset)) + n_val) if s.use_slow_update else 0
+        return {
+            "target": n_val + self.total_steps * (s.batch_size + n_val) + s.epochs * per_epoch_target,
+            "reflection": self.total_steps * (reflect_calls + aggregate_calls) + s.epochs * per_epoch_reflection,
         }
 
     def program_with(self, skill: str) -> dspy.Module:
@@ -142,6 +156,8 @@ class Trainer:
             lm=self.lm,
             pass_threshold=self.s.pass_threshold,
             error_limit=self.error_limit,
+            store=self.store,
+            skill_key=skill_hash(skill),
         )
 
     def _batch(self, step: int) -> list[int]:
@@ -158,7 +174,7 @@ class Trainer:
 
     # ---- the loop ------------------------------------------------------------------------------------
     def _start(self) -> tuple[RunState, list]:
-        loaded = None if self.run_dir is None or self.restart else self.run_dir.load()
+        loaded = None if self.run_dir is None else self.run_dir.load()
         if loaded is not None:
             state, history = loaded
             check_compatible(state.fingerprint, json.loads(json.dumps(self.fingerprint())))
@@ -185,12 +201,31 @@ class Trainer:
 
     def run(self) -> SkillOptResult:
         """Train until the epochs end or a budget runs out; returns the result (best skill included)."""
+        estimate = self.estimate_calls()
+        logger.info(
+            "SkillOpt: %d steps (%d epochs x %d), at most ~%d target and ~%d reflection LM calls",
+            self.total_steps,
+            self.s.epochs,
+            self.steps_per_epoch,
+            estimate["target"],
+            estimate["reflection"],
+        )
+        self.store = None
+        if self.run_dir is not None:
+            if self.restart:
+                self.run_dir.clear()
+            self.store = self.run_dir.eval_store()
         with Runner(self.s.num_threads, self.usage) as self.runner:
             self.val_cache = ValidationCache(lambda skill: [t.score for t in self.rollout(skill, self.valset)])
             state, history = self._start()
             t0 = time.perf_counter() - state.elapsed_s
             self.events.run_start(
-                {"total_steps": self.total_steps, "resumed_at": state.next_step, "baseline": state.baseline_val_score}
+                {
+                    "total_steps": self.total_steps,
+                    "resumed_at": state.next_step,
+                    "baseline": state.baseline_val_score,
+                    "estimated_lm_calls": estimate,
+                }
             )
             bar = tqdm(total=self.total_steps, initial=state.next_step, disable=not self.s.progress, desc="SkillOpt")
             try:
@@ -201,6 +236,8 @@ class Trainer:
             finally:
                 bar.close()
                 state.elapsed_s = time.perf_counter() - t0
+                if self.store is not None:
+                    self.store.close()
         result = self._result(state, history)
         if self.run_dir is not None:
             self._save(state, history)
@@ -209,30 +246,33 @@ class Trainer:
         return result
 
     def _loop(self, state: RunState, history: list, bar: tqdm, t0: float) -> None:
-        if state.finished:
-            return
-        for step in range(state.next_step, self.total_steps):
+        while not state.finished:
+            finished_epochs = state.next_step // self.steps_per_epoch
+            if state.epochs_done < finished_epochs:  # an epoch boundary is due (also after a resume)
+                epoch = finished_epochs - 1
+                steps = [r for r in history if isinstance(r, StepRecord) and r.epoch == epoch]
+                epoch_record = epoch_stage.end_epoch(self, state, epoch, steps)
+                history.append(epoch_record)
+                state.elapsed_s = time.perf_counter() - t0
+                self._save(state, history)
+                self.events.epoch_end(epoch_record)
+                continue
+            if state.next_step >= self.total_steps:
+                state.stop_reason, state.finished = "completed all epochs", True
+                break
             reason = self.s.budget.exhausted(self.usage)
             if reason:
-                state.stop_reason = f"budget: {reason}"
+                state.stop_reason, state.finished = f"budget: {reason}", True
                 logger.info("stopping: %s", state.stop_reason)
                 break
-            record = self._step(state, step)
-            state.next_step = step + 1
+            record = self._step(state, state.next_step)
+            state.next_step += 1
             history.append(record)
             state.elapsed_s = time.perf_counter() - t0
             self._save(state, history)
             bar.update(1)
             bar.set_postfix(val=f"{state.val_score:.3f}")
             self.events.step_end(record)
-            if state.next_step % self.steps_per_epoch == 0:
-                epoch_record = epoch_stage.end_epoch(self, state, state.next_step // self.steps_per_epoch - 1)
-                history.append(epoch_record)
-                self._save(state, history)
-                self.events.epoch_end(epoch_record)
-        else:
-            state.stop_reason = state.stop_reason or "completed all epochs"
-        state.finished = not state.stop_reason.startswith("interrupted")
 
     def _step(self, state: RunState, step: int) -> StepRecord:
         started = time.perf_counter()

@@ -55,6 +55,12 @@ def rule_reflector(harmful_once: bool = False) -> Callable[[Call], dict]:
     """
 
     def handler(call: Call) -> dict:
+        if "guidance" in call.outputs:  # SlowUpdate: a rule for each persistent failure
+            words = re.findall(r"PERSISTENT FAILURE.*?\n  inputs: word: (\w+)", call.inputs["comparison"])
+            return {"guidance": "\n".join(dict.fromkeys(rule_for(w) for w in words)) or "- Keep going."}
+        if "notes" in call.outputs:  # MetaSkill
+            accepted = call.inputs["edit_outcomes"].count("ACCEPTED")
+            return {"notes": f"- {accepted} first-letter rules were accepted; name the letter and the group."}
         if "proposals" in call.inputs:  # AggregateEdits: keep each proposal, numbered
             items = re.findall(r"\[(\d+)\] .*? op=(\w+) target='(.*?)'\n\s+content='(.*?)'", call.inputs["proposals"])
             edits = [

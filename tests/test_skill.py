@@ -57,7 +57,7 @@ def test_predictors_selection_and_unknown_name():
     apply_skill(prog, "- rule", predictors=["answer"])
     skills = {name: SKILL_BEGIN in p.signature.instructions for name, p in prog.named_predictors()}
     assert skills == {"draft": False, "answer.predict": True}
-    with pytest.raises(ValueError, match="its predictors are: draft, answer.predict"):
+    with pytest.raises(ValueError, match=r"its predictors are: draft, answer\.predict"):
         apply_skill(prog, "- rule", predictors=["nope"])
 
 

@@ -1,21 +1,170 @@
-"""Epoch boundary: the slow update and the meta-skill (filled in by the epoch-level issue)."""
+"""Epoch boundary: the slow update and the meta-skill.
+
+Slow update: the skill the epoch started with and the current skill are rolled out on the same sample of
+training examples; the reflection LM reads the comparison (regressions, improvements, persistent
+failures) and writes longitudinal guidance into the skill's protected ``slow-update`` region, which
+step-level edits can never change. The guided skill is a candidate like any other and must pass the
+validation gate: guidance is written by the same fallible reflection model, and only a gate keeps the
+skill's validation score monotone, so the returned skill is always the best one seen.
+
+Meta-skill: the optimizer's own memory, distilled from which edits were accepted or rejected this epoch
+and by how much. It is shown to Reflect and Aggregate, never to the target program.
+"""
 
 from __future__ import annotations
 
+import logging
+import random
 from typing import TYPE_CHECKING
 
-from skillopt_dspy.results import EpochRecord
-from skillopt_dspy.skill import skill_hash
+import dspy
+
+from skillopt_dspy.results import EpochRecord, StepRecord
+from skillopt_dspy.signatures import MetaSkill, SlowUpdate
+from skillopt_dspy.skill import (
+    MARKER_PREFIX,
+    SLOW_UPDATE_REGION,
+    normalize_skill,
+    read_region,
+    skill_hash,
+    write_region,
+)
+from skillopt_dspy.stages.gate import decide
+from skillopt_dspy.stages.rollout import FATAL_ERRORS, Trajectory
 
 if TYPE_CHECKING:
     from skillopt_dspy.state import RunState
     from skillopt_dspy.trainer import Trainer
 
+logger = logging.getLogger(__name__)
 
-def end_epoch(trainer: Trainer, state: RunState, epoch: int) -> EpochRecord:
-    """Close ``epoch``: remember the skill it ended with and record the boundary."""
+
+def compare(before: list[Trajectory], after: list[Trajectory]) -> tuple[str, dict[str, int]]:
+    """Pair the two rollouts example by example; the prompt text and counts per category."""
+    counts = {"regressions": 0, "improvements": 0, "persistent_failures": 0, "stable_successes": 0}
+    lines = []
+    for i, (old, new) in enumerate(zip(before, after), 1):
+        if old.failed and new.failed:
+            kind = "persistent_failures"
+        elif old.failed:
+            kind = "improvements"
+        elif new.failed:
+            kind = "regressions"
+        else:
+            kind = "stable_successes"
+        counts[kind] += 1
+        if kind == "stable_successes":
+            continue
+        inputs = "; ".join(f"{k}: {str(v)[:300]}" for k, v in new.example.inputs().items())
+        labels = "; ".join(f"{k}: {str(v)[:200]}" for k, v in new.example.labels().items())
+        out = "; ".join(f"{k}: {str(v)[:200]}" for k, v in (new.prediction or {}).items()) or (new.error or "")
+        title = kind.replace("_", " ").rstrip("s").upper()
+        lines.append(
+            f"[{i}] {title} (old {old.score.soft:.2f} -> now {new.score.soft:.2f})\n"
+            f"  inputs: {inputs}\n  now output: {out}\n  expected: {labels}\n  feedback: {new.score.feedback[:300]}"
+        )
+    header = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+    return header + "\n\n" + ("\n\n".join(lines) or "(no differences and no failures)"), counts
+
+
+def slow_update(trainer: Trainer, state: RunState, epoch: int) -> dict:
+    """Write guidance into the protected region and gate it; returns the record of what happened."""
+    n = min(trainer.s.slow_update_samples, len(trainer.trainset))
+    ids = sorted(random.Random(trainer.s.seed * 7919 + epoch).sample(range(len(trainer.trainset)), n))
+    sample = [trainer.trainset[i] for i in ids]
+    before = trainer.rollout(state.epoch_start_skill, sample)
+    after = trainer.rollout(state.skill, sample)
+    comparison, counts = compare(before, after)
+    previous = read_region(state.skill, SLOW_UPDATE_REGION) or ""
+    record: dict = {"samples": ids, **counts, "previous_guidance": previous}
+
+    def write(_: None) -> str:
+        return dspy.Predict(SlowUpdate)(
+            skill=state.skill,
+            previous_guidance=previous or "(none yet)",
+            comparison=comparison,
+            optimizer_memory=state.meta_skill if trainer.s.use_meta_skill else "(none yet)",
+        ).guidance
+
+    try:
+        (guidance,) = trainer.runner.map(write, [None], role_name="reflection", lm=trainer.reflection_lm)
+    except FATAL_ERRORS:
+        raise
+    except Exception as exc:
+        trainer.usage.count_fault("slow_update_error")
+        logger.warning("slow update failed: %s: %s", type(exc).__name__, str(exc)[:300])
+        return {**record, "error": f"{type(exc).__name__}: {str(exc)[:300]}", "accepted": False}
+    guidance = (guidance or "").replace(MARKER_PREFIX, "").strip()
+    record["guidance"] = guidance
+    if not guidance:
+        return {**record, "accepted": False, "gate": None}
+    candidate = normalize_skill(write_region(state.skill, SLOW_UPDATE_REGION, guidance))
+    if candidate == state.skill:
+        return {**record, "accepted": False, "gate": None}
+    if trainer.run_dir is not None:
+        trainer.run_dir.save_skill(state.next_step, candidate)
+    decision = decide(
+        trainer.val_cache.scores(state.skill),
+        trainer.val_cache.scores(candidate),
+        mode=trainer.s.gate,
+        mixed_weight=trainer.s.mixed_weight,
+    )
+    if decision.accepted:
+        state.skill, state.val_score = candidate, decision.candidate_score
+    logger.info("slow update (epoch %d): %s", epoch + 1, decision.reason)
+    return {**record, "accepted": decision.accepted, "gate": decision.to_dict()}
+
+
+def describe_outcomes(steps: list[StepRecord]) -> str:
+    """This epoch's applied edits with their gate decisions, for the meta-skill prompt."""
+    lines = []
+    for s in steps:
+        if not s.gate:
+            continue
+        delta = (s.gate["candidate_score"] or 0.0) - s.gate["incumbent_score"]
+        verdict = "ACCEPTED" if s.accepted else "REJECTED"
+        for e in s.applied:
+            content = " ".join(str(e.get("content", "")).split())[:200]
+            lines.append(f"- {verdict} ({delta:+.3f}) {e['op']} {e.get('target', '')!r}: {content}")
+    return "\n".join(lines)
+
+
+def update_meta_skill(trainer: Trainer, state: RunState, steps: list[StepRecord]) -> str | None:
+    """Distill this epoch's edit outcomes into the optimizer's notes; None when nothing changed."""
+    outcomes = describe_outcomes(steps)
+    if not outcomes:
+        return None
+
+    def distill(_: None) -> str:
+        return dspy.Predict(MetaSkill)(previous_notes=state.meta_skill or "(none yet)", edit_outcomes=outcomes).notes
+
+    try:
+        (notes,) = trainer.runner.map(distill, [None], role_name="reflection", lm=trainer.reflection_lm)
+    except FATAL_ERRORS:
+        raise
+    except Exception as exc:
+        trainer.usage.count_fault("meta_skill_error")
+        logger.warning("meta-skill update failed: %s: %s", type(exc).__name__, str(exc)[:300])
+        return None
+    return (notes or "").strip() or None
+
+
+def end_epoch(trainer: Trainer, state: RunState, epoch: int, steps: list[StepRecord]) -> EpochRecord:
+    """Close ``epoch``: slow update, meta-skill, then remember the skill the next epoch starts from."""
+    slow = slow_update(trainer, state, epoch) if trainer.s.use_slow_update else None
+    if trainer.s.use_meta_skill:
+        notes = update_meta_skill(trainer, state, steps)
+        if notes is not None:
+            state.meta_skill = notes
+            if trainer.run_dir is not None:
+                trainer.run_dir.write_text("meta_skill.md", notes + "\n")
     state.epochs_done = epoch + 1
     state.epoch_start_skill = state.skill
     return EpochRecord(
-        epoch=epoch, val_score=state.val_score, skill_hash=skill_hash(state.skill), usage=trainer.usage.snapshot()
+        epoch=epoch,
+        val_score=state.val_score,
+        skill_hash=skill_hash(state.skill),
+        slow_update=slow,
+        meta_skill=state.meta_skill,
+        usage=trainer.usage.snapshot(),
     )

@@ -16,6 +16,7 @@ from dspy.utils.exceptions import AdapterParseError, LMAuthError, LMBillingError
 
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.scoring import Metric, MetricError, Score, normalize_score
+from skillopt_dspy.state import EvalStore, example_key
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,23 @@ def _run_one(program: dspy.Module, example: dspy.Example, metric: Metric, pass_t
     return Trajectory(example, prediction, score, trace)
 
 
+def _to_record(skill_key: str, example_key: str, t: Trajectory) -> dict:
+    prediction = None if t.prediction is None else {k: v for k, v in t.prediction.items()}
+    return {
+        "skill": skill_key,
+        "example": example_key,
+        "prediction": prediction,
+        "score": t.score.to_dict(),
+        "error": t.error,
+        "error_kind": t.error_kind,
+    }
+
+
+def _from_record(example: dspy.Example, rec: dict) -> Trajectory:
+    prediction = None if rec["prediction"] is None else dspy.Prediction(**rec["prediction"])
+    return Trajectory(example, prediction, Score(**rec["score"]), [], rec["error"], rec["error_kind"])
+
+
 def rollout(
     program: dspy.Module,
     examples: list[dspy.Example],
@@ -94,8 +112,13 @@ def rollout(
     lm: dspy.BaseLM | None,
     pass_threshold: float = 1.0,
     error_limit: ErrorLimit | None = None,
+    store: EvalStore | None = None,
+    skill_key: str = "",
 ) -> list[Trajectory]:
     """Run ``program`` on ``examples`` in parallel under ``lm``; one :class:`Trajectory` per example, in order.
+
+    With a ``store``, an example already evaluated with the skill ``skill_key`` is read back, not re-run,
+    and every new evaluation is recorded as it finishes.
 
     Example:
         >>> trajs = rollout(prog, batch, metric=metric, runner=runner, lm=lm)  # doctest: +SKIP
@@ -103,9 +126,19 @@ def rollout(
         0.75
     """
     usage = runner.usage
-    trajectories = runner.map(
-        lambda ex: _run_one(program, ex, metric, pass_threshold, usage), examples, role_name="target", lm=lm
-    )
+
+    def one(example: dspy.Example) -> Trajectory:
+        if store is None:
+            return _run_one(program, example, metric, pass_threshold, usage)
+        key = example_key(example)
+        rec = store.get(skill_key, key)
+        if rec is not None:
+            return _from_record(example, rec)
+        traj = _run_one(program, example, metric, pass_threshold, usage)
+        store.add(_to_record(skill_key, key, traj))
+        return traj
+
+    trajectories = runner.map(one, examples, role_name="target", lm=lm)
     kinds = [t.error_kind for t in trajectories if t.error_kind]
     for kind in ("program", "parse", "metric"):
         if kinds.count(kind):

@@ -1,0 +1,69 @@
+import dspy
+
+from skillopt_dspy import SkillOpt, read_region
+from skillopt_dspy.edits import Edit, apply_edits
+from skillopt_dspy.skill import SLOW_UPDATE_REGION
+from tests.fakes import WordGroup, engine_of, fake_lm, group_metric, rule_reflector, target_handler, word_examples
+
+TRAIN = word_examples("apple ant bird bat cat cow ink ivy jar jet kite kelp queen quill rain rock sun sea".split())
+VAL = word_examples("axe bee cup inn jam key quiz rope star".split())
+
+
+def train(reflector=None, **kw):
+    target = fake_lm(target_handler)
+    reflection = fake_lm(reflector or rule_reflector())
+    settings = {"batch_size": 6, "epochs": 2, "learning_rate": 1, "num_threads": 2, "progress": False, **kw}
+    with dspy.context(lm=target):
+        compiled = SkillOpt(metric=group_metric, reflection_lm=reflection, **settings).compile(
+            WordGroup(), trainset=TRAIN, valset=VAL
+        )
+    return compiled, engine_of(reflection)
+
+
+def test_slow_update_writes_gated_guidance_into_the_protected_region():
+    compiled, reflection = train(slow_update_samples=18)
+    first = compiled.detailed_results.epochs[0]
+    slow = first.slow_update
+    assert slow["persistent_failures"] > 0 and slow["guidance"].startswith("- Words starting")
+    assert slow["gate"]["accepted"] and first.val_score == slow["gate"]["candidate_score"]
+    guidance = read_region(compiled.skill, SLOW_UPDATE_REGION)
+    assert guidance and 'Words starting with "' in guidance
+    # The comparison the reflection LM saw used the epoch-start and current skills on the same sample.
+    (call,) = [c for c in reflection.calls if "comparison" in c.inputs][:1]
+    assert "persistent failures" in call.inputs["comparison"]
+    # Step-level edits can never change it.
+    out = apply_edits(compiled.skill, [Edit(op="delete", target=guidance.splitlines()[0])])
+    assert out.reports[0].reason == "protected" and out.text == compiled.skill
+
+
+def test_rejected_slow_update_leaves_the_skill_alone():
+    def useless(call):
+        if "guidance" in call.outputs:
+            return {"guidance": "- Always answer gamma."}
+        return rule_reflector()(call)
+
+    compiled, _ = train(reflector=useless, epochs=1)
+    (epoch,) = compiled.detailed_results.epochs
+    assert epoch.slow_update["gate"]["accepted"] is False
+    assert read_region(compiled.skill, SLOW_UPDATE_REGION) is None
+
+
+def test_meta_skill_is_shown_to_reflection_saved_and_loadable(tmp_path):
+    compiled, reflection = train(log_dir=tmp_path / "a", use_slow_update=False)
+    notes = compiled.detailed_results.meta_skill
+    assert "first-letter rules were accepted" in notes
+    assert (tmp_path / "a" / "meta_skill.md").read_text().strip() == notes
+    second_epoch = [c for c in reflection.calls if "optimizer_memory" in c.inputs][-1]
+    assert notes in second_epoch.inputs["optimizer_memory"]
+    # A later run starts with that memory, and the target program never sees it.
+    compiled2, reflection2 = train(meta_skill=tmp_path / "a" / "meta_skill.md", epochs=1, use_slow_update=False)
+    first_call = next(c for c in reflection2.calls if "optimizer_memory" in c.inputs)
+    assert notes in first_call.inputs["optimizer_memory"]
+    assert "first-letter rules were accepted" not in compiled2.skill
+
+
+def test_epoch_mechanisms_can_be_turned_off():
+    compiled, reflection = train(use_slow_update=False, use_meta_skill=False)
+    assert all(e.slow_update is None and e.meta_skill == "" for e in compiled.detailed_results.epochs)
+    assert not [c for c in reflection.calls if "comparison" in c.inputs or "edit_outcomes" in c.inputs]
+    assert all(c.inputs.get("optimizer_memory", "(none yet)") == "(none yet)" for c in reflection.calls)

@@ -1,0 +1,92 @@
+"""Run-level behaviour: events, budgets, interrupts, call counting."""
+
+import dspy
+import pytest
+
+from skillopt_dspy import SkillOpt, SkillOptCallback
+from tests.fakes import WordGroup, fake_lm, group_metric, rule_reflector, target_handler, word_examples
+
+TRAIN = word_examples("apple ant bird bat cat cow ink ivy jar jet kite kelp queen quill rain rock sun sea".split())
+VAL = word_examples("axe bee cup inn jam key quiz rope star".split())
+
+
+def train(callbacks=(), **kw):
+    target, reflection = fake_lm(target_handler, name="fake/t"), fake_lm(rule_reflector(), name="fake/r")
+    settings = {"batch_size": 6, "epochs": 2, "learning_rate": 2, "num_threads": 4, "progress": False, **kw}
+    with dspy.context(lm=target):
+        opt = SkillOpt(metric=group_metric, reflection_lm=reflection, callbacks=list(callbacks), **settings)
+        return opt.compile(WordGroup(), trainset=TRAIN, valset=VAL), target, reflection
+
+
+class Recorder(SkillOptCallback):
+    def __init__(self):
+        self.events = []
+
+    def on_run_start(self, info):
+        self.events.append(("start", info["total_steps"]))
+
+    def on_step_end(self, record):
+        self.events.append(("step", record.step))
+
+    def on_epoch_end(self, record):
+        self.events.append(("epoch", record.epoch))
+
+    def on_run_end(self, result):
+        self.events.append(("end", len(result.history)))
+
+
+def test_events_arrive_in_order():
+    rec = Recorder()
+    train([rec])
+    expected = [("start", 6), *[("step", i) for i in range(3)], ("epoch", 0)]
+    expected += [*[("step", i) for i in range(3, 6)], ("epoch", 1), ("end", 6)]
+    assert rec.events == expected
+
+
+def test_a_callback_exception_stops_the_run_after_saving(tmp_path):
+    class Pruned(Exception):
+        pass
+
+    class Pruner(SkillOptCallback):
+        def on_step_end(self, record):
+            if record.step == 1:
+                raise Pruned
+
+    with pytest.raises(Pruned):
+        train([Pruner()], log_dir=tmp_path)
+    assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 2
+
+
+def test_budget_stops_cleanly_at_a_step_boundary_with_the_best_skill():
+    compiled, _, _ = train(max_lm_calls=40)
+    res = compiled.detailed_results
+    assert res.stop_reason.startswith("budget: max_lm_calls=40")
+    assert 0 < len(res.history) < 6
+    assert compiled.skill == res.best_skill and res.best_val_score >= res.baseline_val_score
+
+    compiled, _, _ = train(max_metric_calls=20)
+    assert compiled.detailed_results.stop_reason.startswith("budget: max_metric_calls=20")
+
+
+def test_keyboard_interrupt_returns_the_best_so_far_and_saves_state(tmp_path):
+    class Interrupt(SkillOptCallback):
+        def on_step_end(self, record):
+            if record.step == 2:
+                raise KeyboardInterrupt
+
+    compiled, _, _ = train([Interrupt()], log_dir=tmp_path)
+    res = compiled.detailed_results
+    assert res.stop_reason.startswith("interrupted")
+    assert len(res.history) == 3
+    # Resuming continues after the interrupt and completes.
+    resumed, _, _ = train(log_dir=tmp_path)
+    assert resumed.detailed_results.stop_reason == "completed all epochs"
+    assert len(resumed.detailed_results.history) == 6
+
+
+def test_lm_calls_and_tokens_are_counted_per_role_across_threads():
+    compiled, target, reflection = train(num_threads=8)
+    res = compiled.detailed_results
+    assert res.lm_calls == {"target": len(target.engine.calls), "reflection": len(reflection.engine.calls)}
+    assert res.tokens["target"] > 0 and res.tokens["reflection"] > 0
+    assert res.metric_calls == len(target.engine.calls)

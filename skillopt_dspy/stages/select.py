@@ -1,14 +1,17 @@
 """Select: rank the aggregated edits and keep at most this step's edit budget.
 
-Edits identical to a previously rejected one are dropped first (rejected edits are not proposed again).
-The rest are ranked by support (how many reflections proposed them), failure-sourced before
-success-sourced on equal support, and clipped to the edit budget. Every dropped edit keeps its reason.
+Edits identical to a previously rejected one are dropped first (rejected edits are not proposed again),
+and so are edits that cannot be a rule: new text of fewer than ``MIN_RULE_WORDS`` words (small reflection
+models often answer with a bare label) or text the skill already contains. The rest are ranked by
+support (how many reflections proposed them), failure-sourced before success-sourced on equal support,
+and clipped to the edit budget. Every dropped edit keeps its reason.
 
 Example:
     >>> from skillopt_dspy.edits import Edit
-    >>> picked = select([Edit(op="add", content="a"), Edit(op="add", content="b", support=3)], edit_budget=1)
-    >>> [e.content for e in picked.selected]
-    ['b']
+    >>> once, thrice = "- Rule a, said once.", "- Rule b, said thrice."
+    >>> edits = [Edit(op="add", content=once), Edit(op="add", content=thrice, support=3)]
+    >>> [e.content for e in select(edits, edit_budget=1).selected]
+    ['- Rule b, said thrice.']
 """
 
 from __future__ import annotations
@@ -19,6 +22,18 @@ from dataclasses import dataclass
 from skillopt_dspy.edits import Edit
 
 _SOURCE_RANK = {"failure": 0, "user": 0, "success": 1}
+MIN_RULE_WORDS = 4
+
+
+def lint(edit: Edit, skill: str = "") -> str | None:
+    """Why ``edit`` cannot be a useful rule, or None. Pure."""
+    if edit.op == "delete":
+        return None
+    if len(edit.content.split()) < MIN_RULE_WORDS:
+        return f"not a rule: fewer than {MIN_RULE_WORDS} words"
+    if skill and " ".join(edit.content.split()).lower() in " ".join(skill.split()).lower():
+        return "the skill already says this"
+    return None
 
 
 @dataclass(frozen=True)
@@ -29,14 +44,15 @@ class Selection:
     dropped: tuple[tuple[Edit, str], ...]
 
 
-def select(edits: Sequence[Edit], *, edit_budget: int, rejected: Iterable[Edit] = ()) -> Selection:
+def select(edits: Sequence[Edit], *, edit_budget: int, rejected: Iterable[Edit] = (), skill: str = "") -> Selection:
     """Rank ``edits`` and keep at most ``edit_budget``; pure."""
     rejected_keys = {e.key() for e in rejected}
     dropped: list[tuple[Edit, str]] = []
     fresh = []
     for e in edits:
-        if e.key() in rejected_keys:
-            dropped.append((e, "previously rejected"))
+        problem = "previously rejected" if e.key() in rejected_keys else lint(e, skill)
+        if problem:
+            dropped.append((e, problem))
         else:
             fresh.append(e)
     ranked = sorted(fresh, key=lambda e: (-e.support, _SOURCE_RANK.get(e.source, 1)))  # stable: ties keep order

@@ -5,25 +5,46 @@ from skillopt_dspy.stages.select import select
 from skillopt_dspy.stages.update import update
 
 
+def rule(name):
+    return f"- Rule {name} says something."
+
+
 def test_select_ranks_by_support_then_failure_first_and_clips():
     edits = [
-        Edit(op="add", content="s1", source="success", support=2),
-        Edit(op="add", content="f1", source="failure", support=1),
-        Edit(op="add", content="f2", source="failure", support=2),
-        Edit(op="add", content="f3", source="failure", support=1),
+        Edit(op="add", content=rule("s1"), source="success", support=2),
+        Edit(op="add", content=rule("f1"), source="failure", support=1),
+        Edit(op="add", content=rule("f2"), source="failure", support=2),
+        Edit(op="add", content=rule("f3"), source="failure", support=1),
     ]
     picked = select(edits, edit_budget=3)
-    assert [e.content for e in picked.selected] == ["f2", "s1", "f1"]
-    assert [(e.content, why) for e, why in picked.dropped] == [("f3", "over the edit budget")]
+    assert [e.content for e in picked.selected] == [rule("f2"), rule("s1"), rule("f1")]
+    assert [(e.content, why) for e, why in picked.dropped] == [(rule("f3"), "over the edit budget")]
 
 
 def test_select_drops_previously_rejected_edits():
-    bad = Edit(op="add", content="- Always answer gamma.")
+    bad = Edit(op="add", content="- Always answer gamma, no matter what.")
     picked = select(
-        [Edit(op="add", content="- always answer  gamma."), Edit(op="add", content="ok")], edit_budget=5, rejected=[bad]
+        [Edit(op="add", content="- always answer  gamma, no matter what."), Edit(op="add", content=rule("ok"))],
+        edit_budget=5,
+        rejected=[bad],
     )
-    assert [e.content for e in picked.selected] == ["ok"]
+    assert [e.content for e in picked.selected] == [rule("ok")]
     assert picked.dropped[0][1] == "previously rejected"
+
+
+def test_select_drops_fragments_and_rules_the_skill_already_has():
+    skill = "## Rules\n- Chargebacks go to escalations always.\n"
+    picked = select(
+        [
+            Edit(op="add", target="billing", content="escalations"),
+            Edit(op="add", content="- Chargebacks go to  escalations always."),
+            Edit(op="delete", target="- Chargebacks"),
+        ],
+        edit_budget=5,
+        skill=skill,
+    )
+    assert [e.op for e in picked.selected] == ["delete"]
+    assert [why for _, why in picked.dropped] == ["not a rule: fewer than 4 words", "the skill already says this"]
 
 
 def test_update_reports_every_edit():

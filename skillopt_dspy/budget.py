@@ -93,9 +93,12 @@ class Usage:
             self.metric_calls = int(snap.get("metric_calls", 0))
             self.faults = Counter(snap.get("faults", {}))
 
-    def dspy_overrides(self) -> dict[str, Any]:
-        """The ``dspy.context`` settings that route LM calls and token usage into these counters."""
-        return {"callbacks": [_LMCallCounter(self)], "usage_tracker": _TokenCounter(self)}
+    def dspy_overrides(self, parent_tracker: Any = None) -> dict[str, Any]:
+        """The ``dspy.context`` settings that route LM calls and token usage into these counters.
+
+        A usage tracker the caller already had keeps receiving every entry (``parent_tracker``).
+        """
+        return {"callbacks": [_LMCallCounter(self)], "usage_tracker": _TokenCounter(self, parent_tracker)}
 
 
 class _LMCallCounter(BaseCallback):
@@ -109,10 +112,13 @@ class _LMCallCounter(BaseCallback):
 class _TokenCounter:
     """Quacks like ``dspy.utils.usage_tracker.UsageTracker`` for the one method DSPy calls."""
 
-    def __init__(self, usage: Usage) -> None:
+    def __init__(self, usage: Usage, parent: Any = None) -> None:
         self.usage = usage
+        self.parent = parent
 
     def add_usage(self, lm: str, usage_entry: dict[str, Any]) -> None:
+        if self.parent is not None:
+            self.parent.add_usage(lm, usage_entry)
         total = usage_entry.get("total_tokens")
         if not isinstance(total, (int, float)):
             total = sum(

@@ -24,7 +24,7 @@ def evaluate_skill(
     program: dspy.Module,
     examples: list[dspy.Example],
     *,
-    skill: str,
+    skill: str | None,
     metric: Metric,
     lm: dspy.BaseLM | None,
     adapter: dspy.Adapter | None = None,
@@ -32,8 +32,12 @@ def evaluate_skill(
     pass_threshold: float = 1.0,
     predictors: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run ``program`` with ``skill`` on ``examples`` (the student is not modified) and summarize."""
-    candidate = apply_skill(program.deepcopy(), skill, predictors)
+    """Run ``program`` with ``skill`` on ``examples`` (the student is not modified) and summarize.
+
+    ``skill=None`` evaluates the program exactly as it is (with whatever skill or instructions it has);
+    ``skill=""`` evaluates it without any skill.
+    """
+    candidate = program.deepcopy() if skill is None else apply_skill(program.deepcopy(), skill, predictors)
     usage = Usage()
     overrides = {"adapter": adapter} if adapter is not None else {}
     with dspy.context(**overrides), Runner(num_threads, usage) as runner:

@@ -49,7 +49,7 @@ class Runner:
 
     def settings(self, lm: dspy.BaseLM | None = None, **extra: Any) -> dict[str, Any]:
         """The DSPy settings a worker runs under: caller's overrides + counters + ``lm`` + ``extra``."""
-        counting = self.usage.dspy_overrides()
+        counting = self.usage.dspy_overrides(self._base.get("usage_tracker"))
         callbacks = list(self._base.get("callbacks") or dspy.settings.get("callbacks", []) or [])
         merged = {**self._base, **extra, "usage_tracker": counting["usage_tracker"]}
         merged["callbacks"] = callbacks + counting["callbacks"]

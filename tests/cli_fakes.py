@@ -22,6 +22,10 @@ def _reflect(call: Call) -> dict:
         return {"guidance": "- Name the first letter and the group."}
     if "notes" in call.outputs:
         return {"notes": "- First-letter rules work."}
+    if call.outputs and "edits" not in call.outputs:  # another optimizer's signature: a plain answer per field
+        return {name: "Follow the rules for each first letter." for name in call.outputs}
+    if not call.outputs:
+        return "```\nFollow the rules for each first letter.\n```"
     failed = re.findall(r"FAILED[^\n]*\nInputs:\n  input: (\w+)", call.inputs.get("trajectories", ""))
     edits = [{"op": "add", "target": "Rules", "content": r} for r in dict.fromkeys(rule_for(w) for w in failed)]
     return {"failure_summary": "missing rules", "edits": edits}

@@ -1,0 +1,269 @@
+"""SkillOpt next to DSPy's optimizers on one task, at the same budget of metric calls.
+
+Every optimizer gets the same program, target LM, reflection/prompt LM, splits, seed and DSPy cache
+settings (off), and a budget of ``--budget`` metric calls: SkillOpt and GEPA take it as a hard limit
+(checked at step / iteration boundaries, so they may end a little past it); MIPROv2 (instructions only,
+0 demos) and SIMBA are sized to it from their own call formulas. The calls each one actually made are
+counted by wrapping the metric, and reported. Each result is scored on the test split the same way.
+
+Run:
+    python benchmarks/compare.py --task ticket_routing --budget 300
+    python benchmarks/compare.py --config configs/ticket_routing.yaml --lm openai/gpt-4o-mini --budget 600
+Writes ``benchmarks/results/compare-<task>.json`` and ``.md`` (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import dspy
+from dspy.utils.callback import BaseCallback
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from skillopt_dspy import SkillOpt  # noqa: E402
+from skillopt_dspy.config import load_config  # noqa: E402
+from skillopt_dspy.evaluate import evaluate_skill  # noqa: E402
+from skillopt_dspy.scoring import normalize_score  # noqa: E402
+from skillopt_dspy.workspace import build  # noqa: E402
+
+OPTIMIZERS = ("none", "skillopt", "gepa", "miprov2", "simba")
+
+
+class CountingMetric:
+    """Wraps the task metric: counts calls (thread-safe) and adapts the return type per optimizer."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def _count(self) -> None:
+        with self._lock:
+            self.calls += 1
+
+    def __call__(self, example: Any, prediction: Any, trace: Any = None) -> Any:
+        self._count()
+        return self.metric(example, prediction, trace)
+
+    def as_float(self, example: Any, prediction: Any, trace: Any = None) -> float:
+        self._count()
+        return normalize_score(self.metric(example, prediction, trace)).soft
+
+    def as_gepa(self, gold: Any, pred: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None) -> Any:
+        self._count()
+        score = normalize_score(self.metric(gold, pred, trace))
+        return dspy.Prediction(score=score.soft, feedback=score.feedback)
+
+
+class LMCounter(BaseCallback):
+    """LM calls by model name, through DSPy callbacks (every optimizer's threads copy DSPy's settings)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.tokens: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def on_lm_start(self, call_id: str, instance: Any, inputs: dict) -> None:
+        with self._lock:
+            self.calls[getattr(instance, "model", "?")] += 1
+
+    def add_usage(self, lm: str, usage: dict) -> None:  # DSPy's usage-tracker hook
+        total = usage.get("total_tokens") or (usage.get("prompt_tokens") or 0) + (usage.get("completion_tokens") or 0)
+        with self._lock:
+            self.tokens[lm] += int(total or 0)
+
+    def __deepcopy__(self, memo: dict) -> LMCounter:  # dspy.Parallel copies trackers per thread: keep one
+        return self
+
+
+def run_optimizer(name: str, ws: Any, budget: int, threads: int, seed: int) -> tuple[dspy.Module, CountingMetric]:
+    metric = CountingMetric(ws.metric)
+    train, val = ws.splits["train"], ws.splits["valid"]
+    program = ws.program.deepcopy()
+    if name == "none":
+        return program, metric
+    if name == "skillopt":
+        opt = SkillOpt(
+            metric,
+            reflection_lm=ws.reflection_lm,
+            max_metric_calls=budget,
+            epochs=1000,  # the budget decides when to stop
+            num_threads=threads,
+            seed=seed,
+            progress=False,
+            **{
+                k: v
+                for k, v in ws.config.skillopt_kwargs().items()
+                if k not in ("epochs", "max_metric_calls", "num_threads", "seed", "progress")
+            },
+        )
+        return opt.compile(program, trainset=train, valset=val), metric
+    if name == "gepa":
+        opt = dspy.GEPA(
+            metric=metric.as_gepa,
+            max_metric_calls=budget,
+            reflection_lm=ws.reflection_lm,
+            num_threads=threads,
+            seed=seed,
+        )
+        return opt.compile(program, trainset=train, valset=val), metric
+    if name == "miprov2":
+        minibatch = min(len(val), 20)
+        per_trial = minibatch + len(val) / 5  # a minibatch per trial, a full evaluation every 5 trials
+        trials = max(1, math.floor((budget - len(val)) / per_trial))
+        opt = dspy.MIPROv2(
+            metric=metric.as_float,
+            prompt_model=ws.reflection_lm,
+            auto=None,
+            num_candidates=max(2, min(8, trials)),
+            max_bootstrapped_demos=0,
+            max_labeled_demos=0,
+            num_threads=threads,
+            seed=seed,
+            verbose=False,
+        )
+        compiled = opt.compile(
+            program,
+            trainset=train,
+            valset=val,
+            num_trials=trials,
+            minibatch_size=minibatch,
+            minibatch_full_eval_steps=5,
+        )
+        return compiled, metric
+    if name == "simba":
+        bsize = min(16, len(train))
+        candidates = 4
+        steps = max(1, budget // (bsize * (candidates + 1)))
+        opt = dspy.SIMBA(
+            metric=metric.as_float,
+            bsize=bsize,
+            num_candidates=candidates,
+            max_steps=steps,
+            num_threads=threads,
+            prompt_model=ws.reflection_lm,
+        )
+        return opt.compile(program, trainset=train, seed=seed), metric
+    raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")
+
+
+def compare(ws: Any, optimizers: list[str], budget: int, threads: int, seed: int) -> list[dict]:
+    rows = []
+    test = ws.splits.get("test") or ws.splits["valid"]
+    baseline = None
+    for name in optimizers:
+        counter = LMCounter()
+        start = time.perf_counter()
+        error = None
+        with dspy.context(lm=ws.lm, adapter=ws.adapter, callbacks=[counter], usage_tracker=counter):
+            try:
+                program, metric = run_optimizer(name, ws, budget, threads, seed)
+            except Exception as exc:
+                logging.getLogger(__name__).exception("%s failed", name)
+                program, metric, error = None, None, f"{type(exc).__name__}: {exc}"
+        wall = time.perf_counter() - start
+        row: dict[str, Any] = {"optimizer": name, "wall_time_s": round(wall, 1), "error": error}
+        if program is not None:
+            report = evaluate_skill(
+                program,
+                test,
+                skill=None,
+                metric=ws.metric,
+                lm=ws.lm,
+                adapter=ws.adapter,
+                num_threads=threads,
+                pass_threshold=ws.config.optimizer.pass_threshold,
+            )
+            row.update(
+                test_accuracy=round(report["accuracy"], 4),
+                test_soft=round(report["soft_score"], 4),
+                metric_calls=metric.calls,
+                lm_calls=sum(counter.calls.values()),
+                tokens=sum(counter.tokens.values()),
+            )
+            if name == "none":
+                baseline = report["accuracy"]
+            row["gain"] = None if baseline is None else round(report["accuracy"] - baseline, 4)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def markdown(rows: list[dict], title: str) -> str:
+    head = "| optimizer | test accuracy | gain over no skill | test soft | metric calls | LM calls | tokens | wall s |"
+    lines = [f"### {title}", "", head, "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("error"):
+            error = " ".join(r["error"].split())[:80].replace("|", "/")
+            lines.append(f"| {r['optimizer']} | failed: {error} | | | | | | {r['wall_time_s']} |")
+            continue
+        gain = "" if r.get("gain") is None else f"{r['gain']:+.3f}"
+        lines.append(
+            f"| {r['optimizer']} | {r['test_accuracy']:.3f} | {gain} | {r['test_soft']:.3f} | {r['metric_calls']} | "
+            f"{r['lm_calls']} | {r['tokens']} | {r['wall_time_s']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--task", help="a bundled task name (uses configs/<task>.yaml)")
+    where.add_argument("--config", help="any skillopt-dspy config")
+    parser.add_argument("--budget", type=int, required=True, help="metric calls per optimizer")
+    parser.add_argument("--lm", help="target LM (default: the config's)")
+    parser.add_argument("--reflection-lm", help="reflection / prompt LM (default: the target LM)")
+    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cfg-options", nargs="*", default=[])
+    parser.add_argument("--out", help="output path without extension (default benchmarks/results/compare-<task>)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    for noisy in ("dspy", "gepa", "optuna"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+    config_path = args.config or str(ROOT / "configs" / f"{args.task}.yaml")
+    overrides = list(args.cfg_options)
+    if args.lm:
+        overrides.append(f"model.lm={args.lm}")
+    if args.reflection_lm:
+        overrides.append(f"model.reflection_lm={args.reflection_lm}")
+    ws = build(load_config(config_path, overrides=overrides))
+    optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    unknown = [o for o in optimizers if o not in OPTIMIZERS]
+    if unknown:
+        parser.error(f"unknown optimizer(s) {unknown}; choose from {', '.join(OPTIMIZERS)}")
+    rows = compare(ws, optimizers, args.budget, args.threads, args.seed)
+    name = args.task or Path(config_path).stem
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"compare-{name}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "task": name,
+        "budget": args.budget,
+        "lm": ws.config.model.lm,
+        "reflection_lm": ws.config.model.reflection_lm,
+        "seed": args.seed,
+        "threads": args.threads,
+        "command": " ".join(sys.argv),
+    }
+    out.with_suffix(".json").write_text(json.dumps({**meta, "results": rows}, indent=2) + "\n")
+    title = f"{name}: budget {args.budget} metric calls, LM {ws.config.model.lm}"
+    out.with_suffix(".md").write_text(markdown(rows, title))
+    print(markdown(rows, title))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

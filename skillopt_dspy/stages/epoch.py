@@ -39,6 +39,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def _ask(trainer: Trainer, signature: type[dspy.Signature], output: str, fault: str, **inputs: str) -> str:
+    """One reflection-LM call; a failure is counted as ``fault``, logged, and raised as ``RuntimeError``."""
+
+    def call(_: None) -> str:
+        return getattr(dspy.Predict(signature)(**inputs), output)
+
+    try:
+        (answer,) = trainer.runner.map(call, [None], role_name="reflection", lm=trainer.reflection_lm)
+    except FATAL_ERRORS:
+        raise
+    except Exception as exc:
+        trainer.usage.count_fault(fault)
+        message = f"{type(exc).__name__}: {str(exc)[:300]}"
+        logger.warning("%s: %s", fault.replace("_", " "), message)
+        raise RuntimeError(message) from exc
+    return (answer or "").strip()
+
+
 def compare(before: list[Trajectory], after: list[Trajectory]) -> tuple[str, dict[str, int]]:
     """Pair the two rollouts example by example; the prompt text and counts per category."""
     counts = {"regressions": 0, "improvements": 0, "persistent_failures": 0, "stable_successes": 0}
@@ -78,23 +96,20 @@ def slow_update(trainer: Trainer, state: RunState, epoch: int) -> dict:
     previous = read_region(state.skill, SLOW_UPDATE_REGION) or ""
     record: dict = {"samples": ids, **counts, "previous_guidance": previous}
 
-    def write(_: None) -> str:
-        return dspy.Predict(SlowUpdate)(
+    try:
+        guidance = _ask(
+            trainer,
+            SlowUpdate,
+            "guidance",
+            "slow_update_error",
             skill=state.skill,
             previous_guidance=previous or "(none yet)",
             comparison=comparison,
             optimizer_memory=state.meta_skill if trainer.s.use_meta_skill else "(none yet)",
-        ).guidance
-
-    try:
-        (guidance,) = trainer.runner.map(write, [None], role_name="reflection", lm=trainer.reflection_lm)
-    except FATAL_ERRORS:
-        raise
-    except Exception as exc:
-        trainer.usage.count_fault("slow_update_error")
-        logger.warning("slow update failed: %s: %s", type(exc).__name__, str(exc)[:300])
-        return {**record, "error": f"{type(exc).__name__}: {str(exc)[:300]}", "accepted": False}
-    guidance = (guidance or "").replace(MARKER_PREFIX, "").strip()
+        )
+    except RuntimeError as exc:
+        return {**record, "error": str(exc), "accepted": False}
+    guidance = guidance.replace(MARKER_PREFIX, "").strip()
     record["guidance"] = guidance
     if not guidance:
         return {**record, "accepted": False, "gate": None}
@@ -135,18 +150,18 @@ def update_meta_skill(trainer: Trainer, state: RunState, steps: list[StepRecord]
     if not outcomes:
         return None
 
-    def distill(_: None) -> str:
-        return dspy.Predict(MetaSkill)(previous_notes=state.meta_skill or "(none yet)", edit_outcomes=outcomes).notes
-
     try:
-        (notes,) = trainer.runner.map(distill, [None], role_name="reflection", lm=trainer.reflection_lm)
-    except FATAL_ERRORS:
-        raise
-    except Exception as exc:
-        trainer.usage.count_fault("meta_skill_error")
-        logger.warning("meta-skill update failed: %s: %s", type(exc).__name__, str(exc)[:300])
+        notes = _ask(
+            trainer,
+            MetaSkill,
+            "notes",
+            "meta_skill_error",
+            previous_notes=state.meta_skill or "(none yet)",
+            edit_outcomes=outcomes,
+        )
+    except RuntimeError:
         return None
-    return (notes or "").strip() or None
+    return notes or None
 
 
 def end_epoch(trainer: Trainer, state: RunState, epoch: int, steps: list[StepRecord]) -> EpochRecord:

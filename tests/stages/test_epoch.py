@@ -67,3 +67,16 @@ def test_epoch_mechanisms_can_be_turned_off():
     assert all(e.slow_update is None and e.meta_skill == "" for e in compiled.detailed_results.epochs)
     assert not [c for c in reflection.calls if "comparison" in c.inputs or "edit_outcomes" in c.inputs]
     assert all(c.inputs.get("optimizer_memory", "(none yet)") == "(none yet)" for c in reflection.calls)
+
+
+def test_failed_slow_update_and_meta_skill_are_counted_and_the_run_goes_on():
+    def broken(call):
+        if "guidance" in call.outputs or "notes" in call.outputs:
+            return "this is not json"
+        return rule_reflector()(call)
+
+    compiled, _ = train(reflector=broken, epochs=2)
+    res = compiled.detailed_results
+    assert res.faults["slow_update_error"] == 2 and res.faults["meta_skill_error"] == 2
+    assert all("error" in e.slow_update for e in res.epochs)
+    assert res.stop_reason == "completed all epochs" and res.best_val_score > res.baseline_val_score

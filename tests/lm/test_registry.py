@@ -94,3 +94,40 @@ def test_installed_parts_of_the_default_model_are_found_without_importing_them()
     files = registry.part_files(registry.MODELS["qwen2.5-coder-0.5b"])
     assert [Path(f).name for f in files] == [f"part0{i}.bin" for i in range(1, 7)]
     assert sum(Path(f).stat().st_size for f in files) == registry.MODELS["qwen2.5-coder-0.5b"].size
+
+
+class FakeDist:
+    def __init__(self, root, version, files):
+        self.root, self.version, self.files = root, version, files
+
+    def locate_file(self, f):
+        return self.root / f
+
+
+def test_part_files_come_in_package_order_from_installed_file_lists(tmp_path, monkeypatch):
+    dists = {
+        "tiny-part1": FakeDist(tmp_path, "1.0", ["tiny_part1/__init__.py", "tiny_part1/data/part01.bin"]),
+        "tiny-part2": FakeDist(tmp_path, "1.0", ["tiny_part2/data/part02.bin"]),
+    }
+    monkeypatch.setattr(registry.metadata, "distribution", lambda name: dists[name])
+    assert registry.part_files(spec_for(b"")) == [
+        tmp_path / "tiny_part1/data/part01.bin",
+        tmp_path / "tiny_part2/data/part02.bin",
+    ]
+
+
+def test_a_part_package_of_another_version_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry.metadata, "distribution", lambda name: FakeDist(tmp_path, "2.0", []))
+    with pytest.raises(LocalModelError, match=r"tiny-part1 2\.0 is installed but 'tiny' is pinned to 1\.0"):
+        registry.part_files(spec_for(b""))
+
+
+def test_a_failed_assembly_never_leaves_a_loadable_file(tmp_path, monkeypatch):
+    blob = b"weights" * 10
+    parts = write_parts(tmp_path, [blob[:30], b"tampered" + blob[38:]])
+    monkeypatch.setitem(registry.MODELS, "tiny", spec_for(blob))
+    monkeypatch.setenv("SKILLOPT_DSPY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(registry, "part_files", lambda s: parts)
+    with pytest.raises(LocalModelError, match="not the pinned ones"):
+        resolve_model("tiny")
+    assert list((tmp_path / "cache").iterdir()) == []

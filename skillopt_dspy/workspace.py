@@ -1,17 +1,25 @@
 """From a :class:`~skillopt_dspy.config.Config` to live objects: LMs, program, metric, datasets.
 
-Everything here fails with one clear error before any LM call: an unknown bundled task, a program or
-metric that cannot be imported, an unknown local model, a split dir that does not exist.
+Everything is checked before any LM is called, and each problem is one :class:`ConfigError` naming the
+key: an unknown bundled task, a program or metric that cannot be imported, an unknown local model, a
+split dir that does not exist, data whose fields do not match the program's inputs.
 
 LM strings: ``local/<name>`` or ``local/<path.gguf>`` is the embedded model; any other string with a
 ``/`` is a ``dspy.LM`` model (``openai/gpt-4o-mini``, ``anthropic/...``, ``ollama_chat/...``); a
-``module:attribute`` names a factory returning a ``dspy.LM`` (or the LM itself).
+``module:attribute`` names a factory returning a ``dspy.LM`` (or the LM itself). Relative paths and
+``module:attribute`` names resolve against the current directory, then the project root (the directory
+holding ``configs/``).
+
+Example:
+    >>> ws = build(load_config("configs/ticket_routing.yaml"))  # doctest: +SKIP
+    >>> len(ws.splits["train"]), type(ws.program).__name__  # doctest: +SKIP
+    (80, 'TicketRouter')
 """
 
 from __future__ import annotations
 
 import importlib
-import re
+import inspect
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,29 +27,27 @@ from typing import Any
 
 import dspy
 
-from skillopt_dspy.config import Config, ConfigError
-from skillopt_dspy.data import load_split_dir
+from skillopt_dspy.config import OBJECT_RE, Config, ConfigError
+from skillopt_dspy.data import DEFAULT_FIELDS, DataError, load_split_dir
 from skillopt_dspy.generic import GenericProgram, exact_match
+from skillopt_dspy.scoring import check_metric
 
-BUNDLED_TASKS = {
-    "ticket_routing": ("programs.ticket_routing:TicketRouter", "metrics.ticket_routing:metric"),
-    "date_normalization": ("programs.date_normalization:DateNormalizer", "metrics.date_normalization:metric"),
-    "field_extraction": ("programs.field_extraction:InvoiceExtractor", "metrics.field_extraction:metric"),
-}
-_OBJECT_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+ADAPTERS = {"json": dspy.JSONAdapter, "chat": dspy.ChatAdapter, "xml": dspy.XMLAdapter}
 
 
 def project_root(config: Config) -> Path:
-    """The directory that holds ``configs/`` (the config's repo), else the current directory."""
+    """The directory holding ``configs/`` above the config file (its repo), else the current directory."""
     if config.source:
         for parent in Path(config.source).resolve().parents:
             if parent.name == "configs":
                 return parent.parent
+            if (parent / "configs").is_dir():
+                return parent
     return Path.cwd()
 
 
 def resolve_path(config: Config, value: str) -> Path:
-    """A relative path is looked up in the current directory first, then in the project root."""
+    """A relative path that exists in the current directory, else in the project root (else as given)."""
     path = Path(value).expanduser()
     if path.is_absolute() or path.exists():
         return path
@@ -49,21 +55,29 @@ def resolve_path(config: Config, value: str) -> Path:
     return candidate if candidate.exists() else path
 
 
+def _importable(folders: list[Path]) -> None:
+    # Console scripts do not put the current directory on sys.path; `programs.x:Y` must import from it.
+    for folder in reversed([Path.cwd(), *folders]):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+
+
+def _import_module(name: str, what: str, search: list[Path]) -> Any:
+    _importable(search)
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ConfigError(f"{what}: cannot import module {name!r} ({exc})") from None
+
+
 def import_object(spec: str, *, what: str, search: list[Path] | None = None) -> Any:
-    """Import ``module:attribute`` (the current directory and ``search`` dirs are importable)."""
-    if not _OBJECT_RE.match(spec):
+    """Import ``module:attribute`` (the current directory and ``search`` folders are importable)."""
+    if not OBJECT_RE.match(spec):
         raise ConfigError(
             f"{what} must be named as module:attribute (e.g. programs.routing:TicketRouter), got {spec!r}"
         )
-    for folder in [Path.cwd(), *(search or [])]:
-        if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
     module_name, attr = spec.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"{what} {spec!r}: cannot import module {module_name!r} ({exc})") from None
-    obj: Any = module
+    obj: Any = _import_module(module_name, f"{what} {spec!r}", search or [])
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise ConfigError(f"{what} {spec!r}: module {module_name!r} has no attribute {attr!r}")
@@ -71,23 +85,112 @@ def import_object(spec: str, *, what: str, search: list[Path] | None = None) -> 
     return obj
 
 
-def make_lm(spec: str, kwargs: dict[str, Any] | None = None, *, search: list[Path] | None = None) -> dspy.BaseLM:
-    """A ``dspy.LM`` from a config string (see the module docstring)."""
+def bundled_tasks(roots: list[Path]) -> dict[str, Path]:
+    """Task name -> root, for every ``data/<name>/`` that has ``programs/<name>.py`` and ``metrics/<name>.py``."""
+    found: dict[str, Path] = {}
+    for root in roots:
+        for folder in sorted((root / "data").glob("*/")) if (root / "data").is_dir() else []:
+            name = folder.name
+            if (root / "programs" / f"{name}.py").is_file() and (root / "metrics" / f"{name}.py").is_file():
+                found.setdefault(name, root)
+    return found
+
+
+def _program_class(module_name: str, search: list[Path]) -> str:
+    """``module:Class`` of the one dspy.Module class defined in ``module_name``."""
+    module = _import_module(module_name, "task.name", search)
+    classes = [
+        name
+        for name, obj in vars(module).items()
+        if isinstance(obj, type) and issubclass(obj, dspy.Module) and obj.__module__ == module_name
+    ]
+    if len(classes) != 1:
+        raise ConfigError(f"task.name: {module_name} must define exactly one dspy.Module class, found {classes}")
+    return f"{module_name}:{classes[0]}"
+
+
+@dataclass(frozen=True)
+class TaskParts:
+    """What a config names, with a bundled task filling what is unset."""
+
+    program: str | None
+    metric: str | None
+    split_dir: str | None
+
+
+def task_parts(config: Config) -> TaskParts:
+    """Program, metric and split dir; a bundled ``task.name`` fills what the config leaves unset."""
+    task, split_dir = config.task, config.data.split_dir
+    if task.name is None:
+        return TaskParts(task.program, task.metric, split_dir)
+    roots = list(dict.fromkeys([Path.cwd(), project_root(config)]))
+    tasks = bundled_tasks(roots)
+    if task.name not in tasks:
+        where = " or ".join(str(r) for r in roots)
+        listed = ", ".join(sorted(tasks)) or f"none found under {where}"
+        raise ConfigError(f"task.name: unknown bundled task {task.name!r}; bundled tasks: {listed}")
+    root = tasks[task.name]
+    program = task.program or _program_class(f"programs.{task.name}", [root])
+    return TaskParts(program, task.metric or f"metrics.{task.name}:metric", split_dir or str(root / "data" / task.name))
+
+
+def check_lm(spec: str, key: str, config: Config) -> None:
+    """Fail now on an unknown local model, a missing .gguf file, or a factory that cannot be imported."""
+    if spec.startswith("local/"):
+        from skillopt_dspy.lm import MODELS  # the embedded engine only when a config asks for it
+
+        name = spec[len("local/") :]
+        if name in MODELS:
+            return
+        if name.endswith(".gguf"):
+            if not resolve_path(config, name).is_file():
+                raise ConfigError(f"{key}: no GGUF file at {name!r}")
+            return
+        raise ConfigError(f"{key}: unknown local model {name!r}; use one of {sorted(MODELS)} or a path to a .gguf file")
+    if "/" not in spec:
+        import_object(spec, what=key, search=[project_root(config)])
+
+
+def make_lm(
+    spec: str, kwargs: dict[str, Any] | None = None, *, config: Config | None = None, key: str = "model.lm"
+) -> dspy.BaseLM:
+    """A ``dspy.LM`` from an LM string (see the module docstring); ``key`` names it in errors.
+
+    Example:
+        >>> make_lm("openai/gpt-4o-mini", {"temperature": 0.0}).model
+        'openai/gpt-4o-mini'
+    """
     kwargs = dict(kwargs or {})
     if spec.startswith("local/"):
         from skillopt_dspy.lm import LocalModelError, local_lm
 
+        name = spec[len("local/") :]
+        if config is not None and name.endswith(".gguf"):
+            name = str(resolve_path(config, name))
         try:
-            return local_lm(spec[len("local/") :], **kwargs)
+            return local_lm(name, **kwargs)
         except LocalModelError as exc:
-            raise ConfigError(f"model.lm {spec!r}: {exc}") from None
+            raise ConfigError(f"{key} {spec!r}: {exc}") from None
     if "/" in spec:
         return dspy.LM(spec, **kwargs)
-    factory = import_object(spec, what="LM factory", search=search)
+    search = [project_root(config)] if config is not None else []
+    factory = import_object(spec, what=key, search=search)
     lm = factory(**kwargs) if callable(factory) and not isinstance(factory, dspy.BaseLM) else factory
     if not isinstance(lm, dspy.BaseLM):
-        raise ConfigError(f"LM factory {spec!r} returned {type(lm).__name__}, not a dspy.LM")
+        raise ConfigError(f"{key}: the factory {spec!r} returned {type(lm).__name__}, not a dspy.LM")
     return lm
+
+
+def program_inputs(program: dspy.Module) -> list[str] | None:
+    """The required named parameters of ``program.forward``; None when it takes ``**kwargs`` only."""
+    forward = getattr(type(program), "forward", None)  # the class's: DSPy warns on instance.forward access
+    try:
+        params = list(inspect.signature(forward).parameters.values())[1:]  # after self
+    except (TypeError, ValueError):
+        return None
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    required = [p.name for p in named if p.default is p.empty]
+    return required or None
 
 
 @dataclass
@@ -102,47 +205,60 @@ class Workspace:
     reflection_lm: dspy.BaseLM
     adapter: dspy.Adapter
 
-
-ADAPTERS = {"json": dspy.JSONAdapter, "chat": dspy.ChatAdapter, "xml": dspy.XMLAdapter}
-
-
-def task_parts(config: Config) -> tuple[str | None, str | None, dict[str, str] | None, str | None]:
-    """Program, metric, fields and split dir, with a bundled task name filling what is not given."""
-    task = config.task
-    program, metric, fields, split_dir = task.program, task.metric, task.fields, config.data.split_dir
-    if task.name is not None:
-        if task.name not in BUNDLED_TASKS:
-            raise ConfigError(f"task.name: unknown bundled task {task.name!r}; bundled: {', '.join(BUNDLED_TASKS)}")
-        default_program, default_metric = BUNDLED_TASKS[task.name]
-        program, metric = program or default_program, metric or default_metric
-        split_dir = split_dir or f"data/{task.name}"
-    return program, metric, fields, split_dir
+    def skillopt_kwargs(self) -> dict[str, Any]:
+        """``config.skillopt_kwargs()`` with relative skill paths resolved like every other path."""
+        kwargs = self.config.skillopt_kwargs()
+        for key in ("initial_skill", "meta_skill"):
+            value = kwargs[key]
+            if isinstance(value, str) and "\n" not in value and value.endswith(".md"):
+                kwargs[key] = str(resolve_path(self.config, value))
+        return kwargs
 
 
-def build_data(config: Config, fields: dict[str, str] | None, split_dir: str | None) -> dict[str, list[dspy.Example]]:
-    if split_dir is None:
-        raise ConfigError("data.split_dir: no data; set data.split_dir (or task.name for a bundled task)")
-    limits = {"train": config.data.train_limit, "valid": config.data.valid_limit, "test": config.data.test_limit}
-    return load_split_dir(resolve_path(config, split_dir), fields=fields, limits=limits)
+def _load_program(spec: str | None, search: list[Path]) -> tuple[dspy.Module, dict[str, str] | None]:
+    if spec is None:
+        return GenericProgram(), None
+    obj = import_object(spec, what="task.program", search=search)
+    program = obj() if isinstance(obj, type) and issubclass(obj, dspy.Module) else obj
+    if not isinstance(program, dspy.Module):
+        raise ConfigError(f"task.program {spec!r} is a {type(program).__name__}, not a dspy.Module class or instance")
+    return program, getattr(sys.modules[spec.split(":")[0]], "FIELDS", None)
 
 
 def build(config: Config, *, need_reflection: bool = True) -> Workspace:
-    """Import and construct everything; no LM is called."""
+    """Check and construct everything a run needs; no LM is called."""
     root = project_root(config)
-    program_spec, metric_spec, fields, split_dir = task_parts(config)
-    if program_spec:
-        program_cls = import_object(program_spec, what="task.program", search=[root])
-        module = sys.modules[program_spec.split(":")[0]]
-        fields = fields or getattr(module, "FIELDS", None)
-        program = program_cls() if isinstance(program_cls, type) else program_cls
-        if not isinstance(program, dspy.Module):
-            raise ConfigError(f"task.program {program_spec!r} is not a dspy.Module")
-    else:
-        program = GenericProgram()
-    metric = import_object(metric_spec, what="task.metric", search=[root]) if metric_spec else exact_match
-    splits = build_data(config, fields, split_dir)
-    lm = make_lm(config.model.lm, config.model.lm_kwargs, search=[root])
+    parts = task_parts(config)
+    check_lm(config.model.lm, "model.lm", config)
+    use_reflection = need_reflection and config.model.reflection_lm not in (None, config.model.lm)
+    if use_reflection:
+        check_lm(config.model.reflection_lm, "model.reflection_lm", config)
+    program, module_fields = _load_program(parts.program, [root])
+    fields = config.data.fields if config.data.fields is not None else module_fields
+    metric = import_object(parts.metric, what="task.metric", search=[root]) if parts.metric else exact_match
+    try:
+        check_metric(metric)
+    except TypeError as exc:
+        raise ConfigError(f"task.metric: {exc}") from None
+    if parts.split_dir is None:
+        raise ConfigError("data.split_dir: no data; set data.split_dir (--split-dir) or task.name (a bundled task)")
+    mapping = {**DEFAULT_FIELDS, **(fields or {})}
+    knows_label = parts.program is None or (fields is not None and "expected_output" in fields)
+    limits = {"train": config.data.train_limit, "valid": config.data.valid_limit, "test": config.data.test_limit}
+    try:
+        splits = load_split_dir(
+            resolve_path(config, parts.split_dir),
+            fields=fields,
+            input_keys=program_inputs(program) or [mapping["input"]],
+            label_keys=None if knows_label else (),
+            limits=limits,
+        )
+    except DataError as exc:
+        raise ConfigError(f"data: {exc}") from None
+    lm = make_lm(config.model.lm, config.model.lm_kwargs, config=config)
     reflection = lm
-    if need_reflection and config.model.reflection_lm and config.model.reflection_lm != config.model.lm:
-        reflection = make_lm(config.model.reflection_lm, config.model.reflection_lm_kwargs, search=[root])
+    if use_reflection:
+        reflection = make_lm(
+            config.model.reflection_lm, config.model.reflection_lm_kwargs, config=config, key="model.reflection_lm"
+        )
     return Workspace(config, program, metric, splits, lm, reflection, ADAPTERS[config.model.adapter]())

@@ -1,4 +1,9 @@
-"""LM factories for the CLI tests (``--lm tests.cli_fakes:target``): fakes for the generic split-dir program."""
+"""LM factories for the CLI tests (``--lm tests.cli_fakes:target``): fakes for the generic split-dir program.
+
+The data is the toy task of :mod:`tests.fakes` in SkillOpt's format: ``input`` is a word, ``expected_output``
+its group. The target answers from the first-letter rules in its skill; the reflector proposes one rule per
+failed word.
+"""
 
 import re
 
@@ -8,10 +13,17 @@ from skillopt_dspy.testing import Call, fake_lm
 from tests.fakes import RULE_RE, rule_for
 
 
+def _rules(skill: str, limit: int | None = None) -> dict[str, str]:
+    return {m.group(1): m.group(2) for m in list(RULE_RE.finditer(skill))[:limit]}
+
+
 def _target(call: Call) -> dict:
-    word = call.inputs.get("input", "")
-    rules = {m.group(1): m.group(2) for m in RULE_RE.finditer(call.skill)}
-    return {"expected_output": rules.get(word[:1], "unknown")}
+    return {"expected_output": _rules(call.skill).get(call.inputs.get("input", "")[:1], "unknown")}
+
+
+def _weak_target(call: Call) -> dict:
+    """Another model for transfer: it heeds only the first two rules of a skill."""
+    return {"expected_output": _rules(call.skill, limit=2).get(call.inputs.get("input", "")[:1], "unknown")}
 
 
 def _reflect(call: Call) -> dict:
@@ -35,5 +47,13 @@ def target() -> dspy.LM:
     return fake_lm(_target, name="fake/target")
 
 
+def weak_target() -> dspy.LM:
+    return fake_lm(_weak_target, name="fake/weak-target")
+
+
 def reflector() -> dspy.LM:
     return fake_lm(_reflect, name="fake/reflect")
+
+
+def not_an_lm() -> str:
+    return "an LM factory that returns a string"

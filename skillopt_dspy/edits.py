@@ -28,6 +28,7 @@ EditOp = Literal["add", "insert_after", "replace", "delete"]
 EditSource = Literal["failure", "success", "user"]
 
 _HEADING_RE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
+_EMPTY_HEADING_RE = re.compile(r"^#{1,6}[ \t]*$", re.M)
 
 
 class Edit(BaseModel):
@@ -71,7 +72,9 @@ class Patch(BaseModel):
     source: str = "failure"
 
 
-SkipReason = Literal["target_not_found", "target_ambiguous", "protected", "empty", "no_change", "marker_in_content"]
+SkipReason = Literal[
+    "target_not_found", "target_ambiguous", "protected", "empty", "no_change", "marker_in_content", "breaks_heading"
+]
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,9 @@ def apply_edits(text: str, edits: list[Edit]) -> ApplyResult:
             new_text, reason, detail = None, "no_change", "the edit would not change the skill"
         if new_text is not None and [new_text[r.start : r.end] for r in protected_regions(new_text)] != regions_before:
             new_text, reason, detail = None, "protected", "the edit would change a protected region"
+        if new_text is not None and len(_EMPTY_HEADING_RE.findall(new_text)) > len(_EMPTY_HEADING_RE.findall(text)):
+            # e.g. ``delete`` with target "Rules" matching inside "## Rules": the section would lose its title
+            new_text, reason, detail = None, "breaks_heading", "the edit would leave a heading with no title"
         if new_text is None:
             reports.append(ApplyReport(edit, False, reason, detail))
         else:

@@ -78,6 +78,16 @@ def test_missing_target_and_empty_content_are_reported():
     assert out.text == SKILL
 
 
+def test_an_edit_that_would_leave_a_heading_without_title_is_skipped():
+    # Seen with the 0.5B model: a delete whose target is a section title matched inside "## Rules".
+    text = "## Rules\n- Escalate chargebacks.\n"
+    out = apply_edits(text, [Edit(op="delete", target="Rules"), Edit(op="replace", target="## Rules", content="## ")])
+    assert [r.reason for r in out.reports] == ["breaks_heading", "breaks_heading"]
+    assert out.text == text
+    renamed = apply_edits(text, [Edit(op="replace", target="Rules", content="House rules")])
+    assert renamed.reports[0].applied and renamed.text.startswith("## House rules\n")
+
+
 def test_edits_inside_protected_regions_are_skipped():
     text = write_region(SKILL, "slow-update", "- Keep rules short.")
     out = apply_edits(

@@ -2,6 +2,9 @@
 
 An Optuna objective reports ``record.val_score`` in ``on_step_end`` and may raise ``optuna.TrialPruned``;
 an exception raised by a callback stops the run after the state is saved, and propagates to the caller.
+``SkillOptCallback`` is a ``dspy.utils.BaseCallback``: DSPy calls the ``callbacks`` of an optimizer on
+``compile`` (``on_compile_start`` / ``on_compile_end``), so one object can follow both; plain DSPy callbacks
+may be passed too and receive only DSPy's events.
 
 Example:
     >>> class Printer(SkillOptCallback):
@@ -15,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from dspy.utils.callback import BaseCallback
+
 from skillopt_dspy.results import EpochRecord, SkillOptResult, StepRecord
 
 
-class SkillOptCallback:
+class SkillOptCallback(BaseCallback):
     """No-op base class; override the events you need. Called in the training thread, in order."""
 
     def on_run_start(self, info: dict[str, Any]) -> None:
@@ -37,8 +42,8 @@ class SkillOptCallback:
 class Emitter:
     """Calls every callback in order for each event."""
 
-    def __init__(self, callbacks: Sequence[SkillOptCallback] = ()) -> None:
-        self.callbacks = list(callbacks)
+    def __init__(self, callbacks: Sequence[BaseCallback] = ()) -> None:
+        self.callbacks = [cb for cb in callbacks if isinstance(cb, SkillOptCallback)]
 
     def run_start(self, info: dict[str, Any]) -> None:
         for cb in self.callbacks:

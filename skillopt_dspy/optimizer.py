@@ -10,6 +10,7 @@ from typing import Any
 
 import dspy
 from dspy.teleprompt.teleprompt import Teleprompter
+from dspy.utils.callback import BaseCallback
 
 from skillopt_dspy.budget import Budget
 from skillopt_dspy.events import SkillOptCallback
@@ -124,7 +125,7 @@ class SkillOpt(Teleprompter):
         max_lm_calls: int | None = None,
         max_metric_calls: int | None = None,
         max_tokens: int | None = None,
-        callbacks: Sequence[SkillOptCallback] | None = None,
+        callbacks: Sequence[SkillOptCallback | BaseCallback] | None = None,
         progress: bool = True,
     ) -> None:
         super().__init__()
@@ -162,6 +163,12 @@ class SkillOpt(Teleprompter):
             raise ValueError("initial_skill contains the skill block markers: pass the skill text only")
         self.predictors = [predictors] if isinstance(predictors, str) else list(predictors) if predictors else None
         self.callbacks = list(callbacks or [])
+        for cb in self.callbacks:
+            if not isinstance(cb, BaseCallback):
+                raise TypeError(
+                    f"callbacks: {cb!r} is not a SkillOptCallback; subclass skillopt_dspy.SkillOptCallback "
+                    "(or pass a dspy.utils.callback.BaseCallback for DSPy's compile events)"
+                )
         self.settings = TrainSettings(
             gate=gate,
             mixed_weight=float(mixed_weight),

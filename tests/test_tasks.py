@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import importlib.util
 import json
 import re
 import subprocess
@@ -31,14 +30,16 @@ LEGAL_FORM_END = re.compile(r"\b(GmbH|AG|Inc\.?|LLC|Ltd\.?|Limited|Corp\.|S\.A\.
 
 
 def _load_generator():
-    spec = importlib.util.spec_from_file_location("make_data", ROOT / "scripts" / "make_data.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_data"] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
+    """``make_data`` (the command line) and its ``datagen`` modules; scripts/ is on the path while they load."""
+    sys.path.insert(0, scripts := str(ROOT / "scripts"))
+    try:
+        modules = ("make_data", *(f"datagen.{m}" for m in ("common", "routing", "dates", "invoices", "splits")))
+        return [importlib.import_module(name) for name in modules]
+    finally:
+        sys.path.remove(scripts)
 
 
-gen = _load_generator()
+make_data, common, routing, dates, invoices, splits = _load_generator()
 
 
 def rows(task: str, split: str) -> list[dict]:
@@ -71,21 +72,21 @@ def test_check_mode_passes_on_the_committed_data():
 
 
 def test_check_mode_fails_when_a_file_differs_or_is_missing(tmp_path):
-    assert gen.main(["--out", str(tmp_path)]) == 0
-    assert gen.main(["--check", "--out", str(tmp_path)]) == 0
+    assert make_data.main(["--out", str(tmp_path)]) == 0
+    assert make_data.main(["--check", "--out", str(tmp_path)]) == 0
     target = tmp_path / "date_normalization" / "valid.jsonl"
     target.write_bytes(target.read_bytes().replace(b"-", b"/", 1))
-    assert gen.main(["--check", "--out", str(tmp_path)]) == 1
+    assert make_data.main(["--check", "--out", str(tmp_path)]) == 1
     target.unlink()
-    assert gen.main(["--check", "--out", str(tmp_path)]) == 1
+    assert make_data.main(["--check", "--out", str(tmp_path)]) == 1
 
 
 @pytest.mark.parametrize("task", TASKS)
 def test_regenerating_gives_identical_bytes(task):
-    first, second = gen.build(task), gen.build(task)
+    first, second = splits.build(task), splits.build(task)
     for split in MIN_SIZES:
-        text = gen.render(first[split])
-        assert text == gen.render(second[split])
+        text = splits.render(first[split])
+        assert text == splits.render(second[split])
         assert text.encode("utf-8") == (ROOT / "data" / task / f"{split}.jsonl").read_bytes()
 
 
@@ -93,7 +94,7 @@ def test_regenerating_gives_identical_bytes(task):
 def test_other_seeds_give_other_examples_that_pass_every_self_check(task):
     # build() re-checks each example against its text (cue audit, stated fields): any seed must pass.
     for seed in range(1, 9):
-        assert gen.build(task, seed=seed)["test"] != gen.build(task)["test"]
+        assert splits.build(task, seed=seed)["test"] != splits.build(task)["test"]
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -121,9 +122,9 @@ def test_no_input_is_shared_between_splits(task):
 @pytest.mark.parametrize("task", TASKS)
 def test_the_loader_reads_every_split_under_the_program_field_names(task):
     fields = program_module(task).FIELDS
-    splits = load_split_dir(ROOT / "data" / task, fields=fields)
-    assert set(splits) == set(MIN_SIZES)
-    ex = splits["train"][0]
+    loaded = load_split_dir(ROOT / "data" / task, fields=fields)
+    assert set(loaded) == set(MIN_SIZES)
+    ex = loaded["train"][0]
     assert set(ex.inputs().keys()) == {fields["input"]}
     assert ex[fields["expected_output"]] == rows(task, "train")[0]["expected_output"]
 
@@ -131,7 +132,7 @@ def test_the_loader_reads_every_split_under_the_program_field_names(task):
 def test_allocate_gives_every_split_the_same_mix():
     import random
 
-    kinds = gen.allocate({"a": 3, "b": 1}, 8, random.Random(0))
+    kinds = common.allocate({"a": 3, "b": 1}, 8, random.Random(0))
     assert sorted(kinds) == ["a"] * 6 + ["b"] * 2
 
 
@@ -140,7 +141,7 @@ def test_allocate_gives_every_split_the_same_mix():
 
 def test_routing_labels_are_queues_and_every_queue_is_tested():
     queues = program_module("ticket_routing").QUEUES
-    assert tuple(gen.QUEUES) == queues
+    assert tuple(routing.QUEUES) == queues
     for split in MIN_SIZES:
         labels = [r["expected_output"] for r in rows("ticket_routing", split)]
         assert set(labels) <= set(queues)
@@ -148,29 +149,29 @@ def test_routing_labels_are_queues_and_every_queue_is_tested():
 
 
 def test_most_routing_examples_need_a_house_rule():
-    needs_rule = [gen.audit_ticket(r["input"]) is not None for r in rows("ticket_routing", "test")]
+    needs_rule = [routing.audit_ticket(r["input"]) is not None for r in rows("ticket_routing", "test")]
     assert sum(needs_rule) >= 0.7 * len(needs_rule)
 
 
 def test_every_routing_ticket_routes_by_its_cues_to_its_gold_queue():
     for split in MIN_SIZES:
         for r in rows("ticket_routing", split):
-            audited = gen.audit_ticket(r["input"])
+            audited = routing.audit_ticket(r["input"])
             assert audited in (None, r["expected_output"]), r["id"]
 
 
 def test_routing_rules_take_precedence_in_order():
-    t = gen.Ticket
-    assert gen.route(t("technical", enterprise=True, outage=True, legal=True)) == "escalations"
-    assert gen.route(t("shipping", refund=100.0)) == "billing"
-    assert gen.route(t("shipping", refund=100.5)) == "escalations"
-    assert gen.route(t("general", legal=True, refund=20)) == "escalations"
-    assert gen.route(t("technical", enterprise=True, outage=True)) == "priority_support"
-    assert gen.route(t("technical", enterprise=False, outage=True)) == "technical"
-    assert gen.route(t("technical", enterprise=True)) == "technical"
-    assert gen.route(t("general", access=True, cancel=True)) == "account_access"
-    assert gen.route(t("general", feature=True)) == "general"
-    assert gen.route(t("general", cancel=True)) == "billing"
+    t = routing.Ticket
+    assert routing.route(t("technical", enterprise=True, outage=True, legal=True)) == "escalations"
+    assert routing.route(t("shipping", refund=100.0)) == "billing"
+    assert routing.route(t("shipping", refund=100.5)) == "escalations"
+    assert routing.route(t("general", legal=True, refund=20)) == "escalations"
+    assert routing.route(t("technical", enterprise=True, outage=True)) == "priority_support"
+    assert routing.route(t("technical", enterprise=False, outage=True)) == "technical"
+    assert routing.route(t("technical", enterprise=True)) == "technical"
+    assert routing.route(t("general", access=True, cancel=True)) == "account_access"
+    assert routing.route(t("general", feature=True)) == "general"
+    assert routing.route(t("general", cancel=True)) == "billing"
 
 
 def test_dates_are_valid_iso_dates():
@@ -183,17 +184,17 @@ def test_dates_are_valid_iso_dates():
 
 def test_date_conventions():
     ref = dt.date(2024, 3, 15)  # a Friday
-    assert gen.weekday_date(ref, 4, "next") == dt.date(2024, 3, 22)  # strictly after: not today
-    assert gen.weekday_date(ref, 0, "next") == dt.date(2024, 3, 18)
-    assert gen.weekday_date(ref, 4, "last") == dt.date(2024, 3, 8)
-    assert gen.weekday_date(ref, 0, "this") == dt.date(2024, 3, 11)  # may lie in the past
-    assert gen.weekday_date(ref, 6, "this") == dt.date(2024, 3, 17)
-    assert gen.weekday_date(ref, 4, "on") == ref
-    assert [gen.two_digit_year(y) for y in (0, 30, 31, 99)] == [2000, 2030, 1931, 1999]
-    assert gen.next_on_or_after(ref, 3, 15) == ref
-    assert gen.next_on_or_after(ref, 3, 2) == dt.date(2025, 3, 2)
-    assert gen.last_day(2024, 2) == dt.date(2024, 2, 29)
-    assert gen.add_months(dt.date(2024, 12, 31), 1) == dt.date(2025, 1, 1)
+    assert dates.weekday_date(ref, 4, "next") == dt.date(2024, 3, 22)  # strictly after: not today
+    assert dates.weekday_date(ref, 0, "next") == dt.date(2024, 3, 18)
+    assert dates.weekday_date(ref, 4, "last") == dt.date(2024, 3, 8)
+    assert dates.weekday_date(ref, 0, "this") == dt.date(2024, 3, 11)  # may lie in the past
+    assert dates.weekday_date(ref, 6, "this") == dt.date(2024, 3, 17)
+    assert dates.weekday_date(ref, 4, "on") == ref
+    assert [dates.two_digit_year(y) for y in (0, 30, 31, 99)] == [2000, 2030, 1931, 1999]
+    assert dates.next_on_or_after(ref, 3, 15) == ref
+    assert dates.next_on_or_after(ref, 3, 2) == dt.date(2025, 3, 2)
+    assert dates.last_day(2024, 2) == dt.date(2024, 2, 29)
+    assert dates.add_months(dt.date(2024, 12, 31), 1) == dt.date(2025, 1, 1)
 
 
 def test_every_date_kind_is_drawn_and_its_value_matches_its_text():
@@ -201,9 +202,9 @@ def test_every_date_kind_is_drawn_and_its_value_matches_its_text():
 
     rng = random.Random(0)
     ref = dt.date(2024, 3, 15)
-    for kind in gen.DATE_KINDS:
+    for kind in dates.DATE_KINDS:
         for _ in range(30):
-            expr = gen.date_expression(rng, kind, ref)
+            expr = dates.date_expression(rng, kind, ref)
             if kind == "quarter":
                 assert (expr.value.month, expr.value.day) in {(1, 1), (4, 1), (7, 1), (10, 1)}
             if kind == "numeric" and expr.bare and expr.bare[2:3] == "/":
@@ -217,12 +218,12 @@ def test_every_date_kind_is_drawn_and_its_value_matches_its_text():
 
 def test_date_templates_contain_no_second_date():
     words = re.compile(
-        r"\b(" + "|".join(gen.MONTHS + gen.WEEKDAYS) + r"|today|tomorrow|yesterday|week|month|year|\d+[/.]\d+)\b",
+        r"\b(" + "|".join(common.MONTHS + common.WEEKDAYS) + r"|today|tomorrow|yesterday|week|month|year|\d+[/.]\d+)\b",
         re.I,
     )
-    for _, template in gen.DATE_SENTENCES:
+    for _, template in dates.DATE_SENTENCES:
         assert not words.search(template), template
-    for template in gen.DATE_LABELS + gen.DATE_OPENERS + gen.DATE_CLOSERS:
+    for template in dates.DATE_LABELS + dates.DATE_OPENERS + dates.DATE_CLOSERS:
         assert not words.search(template), template
 
 
@@ -251,10 +252,10 @@ def test_extraction_data_exercises_nulls_and_the_dollar_rule():
 
 
 def test_amount_formatting():
-    assert gen.amount_text(123450, "eu") == "1.234,50"
-    assert gen.amount_text(123450, "ch") == "1'234.50"
-    assert gen.amount_text(123450, "us") == "1,234.50"
-    assert gen.amount_text(5, "plain") == "0.05"
+    assert invoices.amount_text(123450, "eu") == "1.234,50"
+    assert invoices.amount_text(123450, "ch") == "1'234.50"
+    assert invoices.amount_text(123450, "us") == "1,234.50"
+    assert invoices.amount_text(5, "plain") == "0.05"
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -269,10 +270,10 @@ def test_reference_skill_examples_agree_with_the_rule_book():
     ref = dt.date(2024, 3, 15)
     skill = (ROOT / "data" / "date_normalization" / "reference_skill.md").read_text("utf-8")
     assert 'next Friday" →\n2024-03-22' in skill or '"next Friday" → 2024-03-22' in skill
-    assert gen.weekday_date(ref, 4, "next").isoformat() == "2024-03-22"
-    assert gen.weekday_date(ref, 0, "this").isoformat() in skill
-    assert gen.next_on_or_after(ref, 3, 2).isoformat() in skill
-    assert gen.last_day(2024, 4).isoformat() in skill
+    assert dates.weekday_date(ref, 4, "next").isoformat() == "2024-03-22"
+    assert dates.weekday_date(ref, 0, "this").isoformat() in skill
+    assert dates.next_on_or_after(ref, 3, 2).isoformat() in skill
+    assert dates.last_day(2024, 4).isoformat() in skill
 
 
 # ---------------------------------------------------------------- programs

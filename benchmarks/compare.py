@@ -1,9 +1,9 @@
 """SkillOpt next to DSPy's optimizers on one task, at the same budget of metric calls.
 
 Every optimizer gets the same program, target LM, reflection/prompt LM, splits, seed and DSPy cache
-settings (off), and a budget of ``--budget`` metric calls: SkillOpt and GEPA take it as a hard limit
-(checked at step / iteration boundaries, so they may end a little past it); MIPROv2 (instructions only,
-0 demos) and SIMBA are sized to it from their own call formulas. The calls each one actually made are
+settings (off), and a budget of ``--budget`` metric calls: SkillOpt takes it as a ceiling (it stops
+before a step that could cross it), GEPA as its own ``max_metric_calls`` (checked between iterations);
+MIPROv2 (instructions only, 0 demos) and SIMBA are sized to it from their own call formulas. The calls each one actually made are
 counted by wrapping the metric, and reported. Each result is scored on the test split the same way.
 
 Run:

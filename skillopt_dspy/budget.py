@@ -132,18 +132,40 @@ class _TokenCounter:
 
 @dataclass(frozen=True)
 class Budget:
-    """Optional limits; ``None`` means unlimited. Checked at step boundaries."""
+    """Optional limits; ``None`` means unlimited. Checked at step boundaries, looking one step ahead.
+
+    A budget is a ceiling, not a target: before each step (or epoch boundary) :meth:`exhausted` is given
+    the most that unit may use, and the run stops when it could cross a limit. Metric calls have an exact
+    bound (the batch, plus a full validation of a new candidate); LM calls add the reflection calls (an
+    adapter's parse retry can still add a call); tokens use the largest unit seen so far in the run.
+    """
 
     max_lm_calls: int | None = None
     max_metric_calls: int | None = None
     max_tokens: int | None = None
 
-    def exhausted(self, usage: Usage) -> str | None:
-        """The reason the run must stop, or None while every limit holds."""
-        if self.max_lm_calls is not None and usage.total_lm_calls >= self.max_lm_calls:
-            return f"max_lm_calls={self.max_lm_calls} reached ({usage.total_lm_calls} LM calls)"
-        if self.max_metric_calls is not None and usage.metric_calls >= self.max_metric_calls:
-            return f"max_metric_calls={self.max_metric_calls} reached ({usage.metric_calls} metric calls)"
-        if self.max_tokens is not None and usage.total_tokens >= self.max_tokens:
-            return f"max_tokens={self.max_tokens} reached ({usage.total_tokens} tokens)"
+    def exhausted(self, usage: Usage, next_cost: dict[str, int] | None = None) -> str | None:
+        """The reason the run must stop, or None while the next unit fits every limit.
+
+        ``next_cost`` holds the most the next unit may use: ``lm_calls``, ``metric_calls``, ``tokens``.
+        """
+        cost = next_cost or {}
+        checks = (
+            ("max_lm_calls", self.max_lm_calls, usage.total_lm_calls, cost.get("lm_calls", 0), "LM calls"),
+            (
+                "max_metric_calls",
+                self.max_metric_calls,
+                usage.metric_calls,
+                cost.get("metric_calls", 0),
+                "metric calls",
+            ),
+            ("max_tokens", self.max_tokens, usage.total_tokens, cost.get("tokens", 0), "tokens"),
+        )
+        for name, limit, used, ahead, unit in checks:
+            if limit is None:
+                continue
+            if used >= limit:
+                return f"{name}={limit} reached ({used} {unit})"
+            if used + ahead > limit:
+                return f"{name}={limit}: {used} {unit} used, and the next step may take up to {ahead} more"
         return None

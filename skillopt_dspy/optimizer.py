@@ -88,7 +88,8 @@ class SkillOpt(Teleprompter):
         predictors: names of the predictors that get the skill (default: all).
         max_errors: program exceptions tolerated over the run before it stops (default DSPy's).
         use_slow_update, slow_update_samples, use_meta_skill, meta_skill: epoch-level mechanisms.
-        max_lm_calls, max_metric_calls, max_tokens: budgets, checked at step boundaries.
+        max_lm_calls, max_metric_calls, max_tokens: budgets (ceilings): the run stops at a step boundary
+            before a step whose most possible cost would cross one.
         callbacks: :class:`~skillopt_dspy.SkillOptCallback` objects that receive step and epoch events.
 
     Example:

@@ -108,6 +108,7 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(trainset) / settings.batch_size)
         self.total_steps = self.steps_per_epoch * settings.epochs
         self._programs: dict[str, dspy.Module] = {}
+        self._max_unit_tokens = 0  # the most tokens one step or epoch boundary used so far (budget look-ahead)
 
     # ---- helpers -------------------------------------------------------------------------------------
     def fingerprint(self) -> dict:
@@ -126,16 +127,32 @@ class Trainer:
             "reflection_lm": getattr(self.reflection_lm, "model", None),
         }
 
+    def unit_cost(self, unit: str) -> dict[str, int]:
+        """The most LM calls by role, and metric calls, one ``"step"`` or ``"epoch"`` boundary may make."""
+        s, n_val = self.s, len(self.valset)
+        if unit == "step":
+            reflect_calls = math.ceil(s.batch_size / s.minibatch_size) + 1
+            aggregate_calls = max(0, math.ceil((reflect_calls - 1) / (s.aggregate_fan_in - 1)))
+            target = s.batch_size + n_val  # the batch, then a new candidate on the whole valset
+            return {"target": target, "reflection": reflect_calls + aggregate_calls, "metric_calls": target}
+        target = (2 * min(s.slow_update_samples, len(self.trainset)) + n_val) if s.use_slow_update else 0
+        reflection = (1 if s.use_slow_update else 0) + (1 if s.use_meta_skill else 0)
+        return {"target": target, "reflection": reflection, "metric_calls": target}
+
     def estimate_calls(self) -> dict[str, int]:
         """An upper estimate of LM calls for the whole run, by role (printed before the run starts)."""
-        s, n_val = self.s, len(self.valset)
-        reflect_calls = math.ceil(s.batch_size / s.minibatch_size) + 1
-        aggregate_calls = max(0, math.ceil((reflect_calls - 1) / (s.aggregate_fan_in - 1)))
-        per_epoch_reflection = (1 if s.use_slow_update else 0) + (1 if s.use_meta_skill else 0)
-        per_epoch_target = (2 * min(s.slow_update_samples, len(self.trainset)) + n_val) if s.use_slow_update else 0
+        step, epoch = self.unit_cost("step"), self.unit_cost("epoch")
         return {
-            "target": n_val + self.total_steps * (s.batch_size + n_val) + s.epochs * per_epoch_target,
-            "reflection": self.total_steps * (reflect_calls + aggregate_calls) + s.epochs * per_epoch_reflection,
+            role: len(self.valset) * (role == "target") + self.total_steps * step[role] + self.s.epochs * epoch[role]
+            for role in ("target", "reflection")
+        }
+
+    def _next_cost(self, unit: str) -> dict[str, int]:
+        cost = self.unit_cost(unit)
+        return {
+            "lm_calls": cost["target"] + cost["reflection"],
+            "metric_calls": cost["metric_calls"],
+            "tokens": self._max_unit_tokens,
         }
 
     def program_with(self, skill: str) -> dspy.Module:
@@ -249,9 +266,16 @@ class Trainer:
         while not state.finished:
             finished_epochs = state.next_step // self.steps_per_epoch
             if state.epochs_done < finished_epochs:  # an epoch boundary is due (also after a resume)
+                reason = self.s.budget.exhausted(self.usage, self._next_cost("epoch"))
+                if reason:
+                    state.stop_reason, state.finished = f"budget: {reason}", True
+                    logger.info("stopping: %s", state.stop_reason)
+                    break
                 epoch = finished_epochs - 1
                 steps = [r for r in history if isinstance(r, StepRecord) and r.epoch == epoch]
+                tokens_before = self.usage.total_tokens
                 epoch_record = epoch_stage.end_epoch(self, state, epoch, steps)
+                self._max_unit_tokens = max(self._max_unit_tokens, self.usage.total_tokens - tokens_before)
                 history.append(epoch_record)
                 state.elapsed_s = time.perf_counter() - t0
                 self._save(state, history)
@@ -260,12 +284,14 @@ class Trainer:
             if state.next_step >= self.total_steps:
                 state.stop_reason, state.finished = "completed all epochs", True
                 break
-            reason = self.s.budget.exhausted(self.usage)
+            reason = self.s.budget.exhausted(self.usage, self._next_cost("step"))
             if reason:
                 state.stop_reason, state.finished = f"budget: {reason}", True
                 logger.info("stopping: %s", state.stop_reason)
                 break
+            tokens_before = self.usage.total_tokens
             record = self._step(state, state.next_step)
+            self._max_unit_tokens = max(self._max_unit_tokens, self.usage.total_tokens - tokens_before)
             state.next_step += 1
             history.append(record)
             state.elapsed_s = time.perf_counter() - t0

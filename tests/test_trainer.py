@@ -64,8 +64,30 @@ def test_budget_stops_cleanly_at_a_step_boundary_with_the_best_skill():
     assert 0 < len(res.history) < 6
     assert compiled.skill == res.best_skill and res.best_val_score >= res.baseline_val_score
 
+    compiled, _, _ = train(max_metric_calls=40)
+    res = compiled.detailed_results
+    assert res.stop_reason.startswith("budget: max_metric_calls=40")
+    # A ceiling: 9 for the baseline, then steps of at most 6 + 9, and none that could cross 40.
+    assert 40 - 15 < res.metric_calls <= 40 and len(res.history) >= 1
+
+
+def test_a_budget_too_small_for_one_step_stops_before_it_and_says_so():
     compiled, _, _ = train(max_metric_calls=20)
-    assert compiled.detailed_results.stop_reason.startswith("budget: max_metric_calls=20")
+    res = compiled.detailed_results
+    assert res.history == () and res.metric_calls == 9  # the baseline validation only
+    assert "the next step may take up to 15 more" in res.stop_reason
+    assert compiled.skill == res.best_skill == res.initial_skill
+
+
+def test_a_token_budget_looks_ahead_by_the_largest_step_so_far():
+    full = train()[0].detailed_results
+    totals = [sum(r.usage["tokens"].values()) for r in full.history]  # cumulative after each step
+    largest = max(b - a for a, b in zip(totals, totals[1:]))
+    limit = totals[2] + largest // 2  # room for a part of one more step only
+    res = train(max_tokens=limit)[0].detailed_results
+    assert res.stop_reason.startswith(f"budget: max_tokens={limit}")
+    assert "the next step may take up to" in res.stop_reason
+    assert sum(res.tokens.values()) <= limit
 
 
 def test_keyboard_interrupt_returns_the_best_so_far_and_saves_state(tmp_path):

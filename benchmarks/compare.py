@@ -3,8 +3,9 @@
 Every optimizer gets the same program, target LM, reflection/prompt LM, splits, seed and DSPy cache
 settings (off), and a budget of ``--budget`` metric calls: SkillOpt takes it as a ceiling (it stops
 before a step that could cross it), GEPA as its own ``max_metric_calls`` (checked between iterations);
-MIPROv2 (instructions only, 0 demos) and SIMBA are sized to it from their own call formulas. The calls each one actually made are
-counted by wrapping the metric, and reported. Each result is scored on the test split the same way.
+MIPROv2 (instructions only, 0 demos) and SIMBA are sized to it from their own call formulas. The calls
+each one actually made are counted by wrapping the metric, and reported. Each result is scored on the
+test split the same way.
 
 Run:
     python benchmarks/compare.py --task ticket_routing --budget 300

@@ -1,5 +1,6 @@
 """Run-level behaviour: events, budgets, interrupts, call counting."""
 
+import itertools
 import dspy
 import pytest
 
@@ -82,7 +83,7 @@ def test_a_budget_too_small_for_one_step_stops_before_it_and_says_so():
 def test_a_token_budget_looks_ahead_by_the_largest_step_so_far():
     full = train()[0].detailed_results
     totals = [sum(r.usage["tokens"].values()) for r in full.history]  # cumulative after each step
-    largest = max(b - a for a, b in zip(totals, totals[1:]))
+    largest = max(b - a for a, b in itertools.pairwise(totals))
     limit = totals[2] + largest // 2  # room for a part of one more step only
     res = train(max_tokens=limit)[0].detailed_results
     assert res.stop_reason.startswith(f"budget: max_tokens={limit}")

@@ -1,6 +1,7 @@
 """Run-level behaviour: events, budgets, interrupts, call counting."""
 
 import itertools
+
 import dspy
 import pytest
 

@@ -192,6 +192,8 @@ def compare(ws: Any, optimizers: list[str], budget: int, threads: int, seed: int
                 metric_calls=metric.calls,
                 lm_calls=sum(counter.calls.values()),
                 tokens=sum(counter.tokens.values()),
+                # what each optimizer produced, to read next to its score
+                instructions={n: p.signature.instructions for n, p in program.named_predictors()},
             )
             if name == "none":
                 baseline = report["accuracy"]

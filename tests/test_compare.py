@@ -32,5 +32,6 @@ def test_compare_runs_every_optimizer_at_the_same_budget(tmp_path):
     assert rows["skillopt"]["test_accuracy"] > rows["none"]["test_accuracy"]
     assert 120 - (6 + 9) < rows["skillopt"]["metric_calls"] <= 120
     assert all(r["lm_calls"] > 0 and r["tokens"] > 0 for n, r in rows.items() if n != "none")
+    assert "skill" in rows["skillopt"]["instructions"]["solve"].lower()  # the learned skill, in the JSON
     table = out.with_suffix(".md").read_text()
     assert "| skillopt |" in table and "| gepa |" in table

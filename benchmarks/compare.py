@@ -88,6 +88,27 @@ class LMCounter(BaseCallback):
         return self
 
 
+def simba_cost(bsize: int, candidates: int, steps: int, n_train: int) -> int:
+    """SIMBA's metric calls (dspy 3.4): per step, ``bsize`` x ``candidates`` sampled trajectories and up to
+    ``candidates + 1`` programs scored on the batch; at the end up to ``min(steps, candidates) + 1`` programs
+    scored on the whole trainset it was given."""
+    return steps * bsize * (2 * candidates + 1) + (min(steps, candidates) + 1) * n_train
+
+
+def simba_plan(budget: int, n_train: int) -> dict[str, int]:
+    """The largest SIMBA run that fits ``budget`` metric calls: the most steps at the DSPy-like batch, then a
+    smaller batch and fewer candidates, and the trainset cut (never below one batch) only when nothing else
+    fits. The plan is recorded with the result."""
+    for bsize, candidates in ((16, 4), (8, 4), (8, 2), (4, 2)):
+        bsize = min(bsize, n_train)
+        for steps in range(8, 0, -1):
+            if simba_cost(bsize, candidates, steps, n_train) <= budget:
+                return {"bsize": bsize, "num_candidates": candidates, "max_steps": steps, "trainset": n_train}
+    bsize, candidates = min(4, n_train), 2
+    room = (budget - bsize * (2 * candidates + 1)) // 2
+    return {"bsize": bsize, "num_candidates": candidates, "max_steps": 1, "trainset": max(bsize, min(n_train, room))}
+
+
 def run_optimizer(name: str, ws: Any, budget: int, threads: int, seed: int) -> tuple[dspy.Module, CountingMetric]:
     metric = CountingMetric(ws.metric)
     train, val = ws.splits["train"], ws.splits["valid"]
@@ -122,7 +143,8 @@ def run_optimizer(name: str, ws: Any, budget: int, threads: int, seed: int) -> t
     if name == "miprov2":
         minibatch = min(len(val), 20)
         per_trial = minibatch + len(val) / 5  # a minibatch per trial, a full evaluation every 5 trials
-        trials = max(1, math.floor((budget - len(val)) / per_trial))
+        # the default program's full evaluation, a final one, and a spare (measured: about 3.4 beyond trials)
+        trials = max(1, math.floor((budget - 3 * len(val)) / per_trial))
         opt = dspy.MIPROv2(
             metric=metric.as_float,
             prompt_model=ws.reflection_lm,
@@ -144,18 +166,16 @@ def run_optimizer(name: str, ws: Any, budget: int, threads: int, seed: int) -> t
         )
         return compiled, metric
     if name == "simba":
-        bsize = min(16, len(train))
-        candidates = 4
-        steps = max(1, budget // (bsize * (candidates + 1)))
+        plan = simba_plan(budget, len(train))
         opt = dspy.SIMBA(
             metric=metric.as_float,
-            bsize=bsize,
-            num_candidates=candidates,
-            max_steps=steps,
+            bsize=plan["bsize"],
+            num_candidates=plan["num_candidates"],
+            max_steps=plan["max_steps"],
             num_threads=threads,
             prompt_model=ws.reflection_lm,
         )
-        return opt.compile(program, trainset=train, seed=seed), metric
+        return opt.compile(program, trainset=train[: plan["trainset"]], seed=seed), metric
     raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")
 
 

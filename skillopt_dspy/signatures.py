@@ -40,21 +40,27 @@ class MergedEdit(ProposedEdit):
     merged_from: list[int] = Field(default_factory=list, description="numbers of the proposals this edit merges")
 
 
-_EDIT_GUIDE = """
+# The worked example's domain (unit conversion) is on purpose none of the bundled tasks': a rule shown here
+# must never be a rule of a task being trained. Small models copy it anyway; select drops such copies.
+GUIDE_EXAMPLE_EDITS = (
+    "- When a distance is given in miles, convert it to kilometres (x 1.609) and round to two decimals.",
+    "- The answer for '3 miles' is 4.83.",
+)
+
+_EDIT_GUIDE = f"""
 How to write edits:
 - Write ONE general rule per pattern you see, never a rule about a single example. A rule names the \
-condition and the required behaviour ("When a ticket mentions a chargeback, route it to `escalations`, \
-whatever the topic.").
+condition and the required behaviour ("When the question gives a weight in pounds, answer in kilograms.").
 - Prefer `add` with a section heading as target. Use `replace` or `delete` only with a target copied \
 exactly from the current skill, and only to fix a rule that is wrong or to merge duplicates.
 - Never repeat a rule the skill already states, and never propose an edit listed as rejected before.
 - Propose at most `edit_budget` edits, most important first. If nothing general can be learned, return no edits.
+- Learn from the examples below only: the worked example that follows is about another task; never copy it.
 
-Worked example. Skill: "# Rules\\n- Answer with the label only." A failure: input "I was charged twice, \
-I will dispute it with my bank", output `billing`, expected `escalations`, feedback "disputes go to \
-escalations". Good edit: {"op": "add", "target": "Rules", "content": "- A payment dispute or chargeback \
-threat goes to `escalations`, even when the topic is billing.", "rationale": "the dispute rule overrides \
-the topic"}. Bad edit: content "- The answer for 'I was charged twice' is escalations." (one example, not a rule).
+Worked example (another task). Skill: "# Rules\\n- Answer with a number only." A failure: input "How far \
+is 3 miles in km?", output `3`, expected `4.83`, feedback "convert miles to kilometres, two decimals". \
+Good edit: {{"op": "add", "target": "Rules", "content": "{GUIDE_EXAMPLE_EDITS[0]}", "rationale": "answers \
+must be in kilometres"}}. Bad edit: content "{GUIDE_EXAMPLE_EDITS[1]}" (one example, not a rule).
 """.strip()
 
 

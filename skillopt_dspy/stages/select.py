@@ -2,12 +2,14 @@
 
 Edits identical to a previously rejected one are dropped first (rejected edits are not proposed again),
 and so are edits that cannot be a rule: new text of fewer than ``MIN_RULE_WORDS`` words (small reflection
-models often answer with a bare label) or text the skill already contains. The rest are ranked by
+models often answer with a bare label), text the skill already contains, and copies of the reflection
+prompt's worked example (small models copy it verbatim into any task). The rest are ranked by
 support (how many reflections proposed them), failure-sourced before success-sourced on equal support,
 and clipped to the edit budget. Every dropped edit keeps its reason.
 
 Example:
     >>> from skillopt_dspy.edits import Edit
+from skillopt_dspy.signatures import GUIDE_EXAMPLE_EDITS
     >>> once, thrice = "- Rule a, said once.", "- Rule b, said thrice."
     >>> edits = [Edit(op="add", content=once), Edit(op="add", content=thrice, support=3)]
     >>> [e.content for e in select(edits, edit_budget=1).selected]
@@ -20,15 +22,26 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from skillopt_dspy.edits import Edit
+from skillopt_dspy.signatures import GUIDE_EXAMPLE_EDITS
 
 _SOURCE_RANK = {"failure": 0, "user": 0, "success": 1}
 MIN_RULE_WORDS = 4
+
+
+def _words(text: str) -> str:
+    return " ".join(text.replace("`", "").lstrip("-* ").split()).lower()
+
+
+_GUIDE_TEXTS = tuple(_words(t) for t in GUIDE_EXAMPLE_EDITS)
 
 
 def lint(edit: Edit, skill: str = "") -> str | None:
     """Why ``edit`` cannot be a useful rule, or None. Pure."""
     if edit.op == "delete":
         return None
+    for text in (_words(edit.content), _words(edit.target)):
+        if len(text.split()) >= MIN_RULE_WORDS and any(g in text or text in g for g in _GUIDE_TEXTS):
+            return "copied from the reflection prompt's worked example, not learned from this batch"
     if len(edit.content.split()) < MIN_RULE_WORDS:
         return f"not a rule: fewer than {MIN_RULE_WORDS} words"
     if skill and " ".join(edit.content.split()).lower() in " ".join(skill.split()).lower():

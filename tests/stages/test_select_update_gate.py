@@ -77,3 +77,18 @@ def test_validation_cache_never_reevaluates_a_skill():
     cache.scores("- a  \n")
     cache.scores("- b")
     assert calls == ["- a", "- b"] and cache.hits == 1
+
+
+def test_select_drops_copies_of_the_reflection_prompts_worked_example():
+    # Seen with the 0.5B model: the guide's example rule, copied into an unrelated task's skill.
+    from skillopt_dspy.signatures import GUIDE_EXAMPLE_EDITS
+
+    copied = Edit(op="add", target="Rules", content=GUIDE_EXAMPLE_EDITS[0])
+    as_heading = Edit(op="add", target=GUIDE_EXAMPLE_EDITS[1].lstrip("- "), content="- Total is the sum of the lines.")
+    part = Edit(op="add", target="Rules", content="- convert it to kilometres (x 1.609) and round")
+    own = Edit(op="add", target="Rules", content="- Amounts keep two decimals and no currency sign.")
+    out = select([copied, as_heading, part, own], edit_budget=4)
+    assert [e.content for e in out.selected] == [own.content]
+    assert {reason for _, reason in out.dropped} == {
+        "copied from the reflection prompt's worked example, not learned from this batch"
+    }

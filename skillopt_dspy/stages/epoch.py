@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from typing import TYPE_CHECKING
 
 import dspy
@@ -85,6 +86,27 @@ def compare(before: list[Trajectory], after: list[Trajectory]) -> tuple[str, dic
     return header + "\n\n" + ("\n\n".join(lines) or "(no differences and no failures)"), counts
 
 
+def _squash(text: str) -> str:
+    return " ".join(re.sub(r"^\s*(?:\[\d+\]|\d+[.)]|[-*])\s*", "", text).split()).lower()
+
+
+def drop_copied_lines(guidance: str, comparison: str) -> tuple[str, int]:
+    """``guidance`` without the lines that copy the comparison it was given; and how many were dropped.
+
+    Small reflection models echo their input (an example's text, its expected label) instead of writing
+    guidance; copied training examples are memorization, not guidance, so they never reach the skill.
+    """
+    source = "\n".join(_squash(line) for line in comparison.splitlines())
+    kept, dropped = [], 0
+    for line in guidance.splitlines():
+        core = _squash(line)
+        if len(core) >= 12 and core in source:
+            dropped += 1
+        else:
+            kept.append(line)
+    return "\n".join(kept).strip(), dropped
+
+
 def slow_update(trainer: Trainer, state: RunState, epoch: int) -> dict:
     """Write guidance into the protected region and gate it; returns the record of what happened."""
     n = min(trainer.s.slow_update_samples, len(trainer.trainset))
@@ -109,9 +131,11 @@ def slow_update(trainer: Trainer, state: RunState, epoch: int) -> dict:
         )
     except RuntimeError as exc:
         return {**record, "error": str(exc), "accepted": False}
-    guidance = guidance.replace(MARKER_PREFIX, "").strip()
-    record["guidance"] = guidance
-    if not guidance:
+    guidance, copied = drop_copied_lines(guidance.replace(MARKER_PREFIX, "").strip(), comparison)
+    record["guidance"], record["copied_lines_dropped"] = guidance, copied
+    if copied:
+        logger.info("slow update (epoch %d): dropped %d line(s) copied from the comparison", epoch + 1, copied)
+    if len(guidance.split()) < 4:  # nothing, or a fragment: no rule to gate
         return {**record, "accepted": False, "gate": None}
     candidate = normalize_skill(write_region(state.skill, SLOW_UPDATE_REGION, guidance))
     if candidate == state.skill:

@@ -80,3 +80,23 @@ def test_failed_slow_update_and_meta_skill_are_counted_and_the_run_goes_on():
     assert res.faults["slow_update_error"] == 2 and res.faults["meta_skill_error"] == 2
     assert all("error" in e.slow_update for e in res.epochs)
     assert res.stop_reason == "completed all epochs" and res.best_val_score > res.baseline_val_score
+
+
+def test_slow_update_guidance_never_copies_the_comparison():
+    # Seen with the 0.5B model: the "guidance" was the comparison itself, training labels included.
+    from skillopt_dspy.stages.epoch import drop_copied_lines
+
+    comparison = (
+        "1 persistent failure\n\n[1] PERSISTENT FAILURE (old 0.00 -> now 0.00)\n"
+        "  inputs: ticket: Please refund the 28 EUR I paid. (account ENT-89047)\n"
+        "  now output: queue: account_access\n  expected: queue: billing\n  feedback: Expected 'billing'."
+    )
+    guidance = (
+        "1. PERSISTENT FAILURE (old 0.00 -> now 0.00)\n"
+        "  inputs: ticket: Please refund the 28 EUR I paid. (account ENT-89047)\n"
+        "  expected: queue: billing\n"
+        "- Refunds of 100 or less go to billing, whatever the account."
+    )
+    kept, dropped = drop_copied_lines(guidance, comparison)
+    assert kept == "- Refunds of 100 or less go to billing, whatever the account." and dropped == 3
+    assert drop_copied_lines("- Short rule.", comparison) == ("- Short rule.", 0)

@@ -13,8 +13,10 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import dspy
 from tqdm.auto import tqdm
@@ -36,6 +38,7 @@ from skillopt_dspy.stages.update import update
 from skillopt_dspy.state import RunDir, RunState, check_compatible
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -147,13 +150,26 @@ class Trainer:
             for role in ("target", "reflection")
         }
 
-    def _next_cost(self, unit: str) -> dict[str, int]:
+    def _out_of_budget(self, state: RunState, unit: str) -> bool:
+        """Whether the next ``unit`` could cross a budget; if so the run is marked finished with the reason."""
         cost = self.unit_cost(unit)
-        return {
+        ahead = {
             "lm_calls": cost["target"] + cost["reflection"],
             "metric_calls": cost["metric_calls"],
             "tokens": self._max_unit_tokens,
         }
+        reason = self.s.budget.exhausted(self.usage, ahead)
+        if reason:
+            state.stop_reason, state.finished = f"budget: {reason}", True
+            logger.info("stopping: %s", state.stop_reason)
+        return reason is not None
+
+    def _measured(self, unit: Callable[..., T], *args: Any) -> T:
+        """Run one step or epoch boundary, keeping the most tokens a unit used (the token look-ahead)."""
+        before = self.usage.total_tokens
+        result = unit(*args)
+        self._max_unit_tokens = max(self._max_unit_tokens, self.usage.total_tokens - before)
+        return result
 
     def program_with(self, skill: str) -> dspy.Module:
         """A deep copy of the student with ``skill`` baked in (a few recent ones are cached)."""
@@ -266,16 +282,11 @@ class Trainer:
         while not state.finished:
             finished_epochs = state.next_step // self.steps_per_epoch
             if state.epochs_done < finished_epochs:  # an epoch boundary is due (also after a resume)
-                reason = self.s.budget.exhausted(self.usage, self._next_cost("epoch"))
-                if reason:
-                    state.stop_reason, state.finished = f"budget: {reason}", True
-                    logger.info("stopping: %s", state.stop_reason)
+                if self._out_of_budget(state, "epoch"):
                     break
                 epoch = finished_epochs - 1
                 steps = [r for r in history if isinstance(r, StepRecord) and r.epoch == epoch]
-                tokens_before = self.usage.total_tokens
-                epoch_record = epoch_stage.end_epoch(self, state, epoch, steps)
-                self._max_unit_tokens = max(self._max_unit_tokens, self.usage.total_tokens - tokens_before)
+                epoch_record = self._measured(epoch_stage.end_epoch, self, state, epoch, steps)
                 history.append(epoch_record)
                 state.elapsed_s = time.perf_counter() - t0
                 self._save(state, history)
@@ -284,14 +295,9 @@ class Trainer:
             if state.next_step >= self.total_steps:
                 state.stop_reason, state.finished = "completed all epochs", True
                 break
-            reason = self.s.budget.exhausted(self.usage, self._next_cost("step"))
-            if reason:
-                state.stop_reason, state.finished = f"budget: {reason}", True
-                logger.info("stopping: %s", state.stop_reason)
+            if self._out_of_budget(state, "step"):
                 break
-            tokens_before = self.usage.total_tokens
-            record = self._step(state, state.next_step)
-            self._max_unit_tokens = max(self._max_unit_tokens, self.usage.total_tokens - tokens_before)
+            record = self._measured(self._step, state, state.next_step)
             state.next_step += 1
             history.append(record)
             state.elapsed_s = time.perf_counter() - t0

@@ -9,7 +9,6 @@ and clipped to the edit budget. Every dropped edit keeps its reason.
 
 Example:
     >>> from skillopt_dspy.edits import Edit
-from skillopt_dspy.signatures import GUIDE_EXAMPLE_EDITS
     >>> once, thrice = "- Rule a, said once.", "- Rule b, said thrice."
     >>> edits = [Edit(op="add", content=once), Edit(op="add", content=thrice, support=3)]
     >>> [e.content for e in select(edits, edit_budget=1).selected]

@@ -50,7 +50,7 @@ class Edit(BaseModel):
 
     def key(self) -> str:
         """A normalized identity used to find duplicates and previously rejected edits."""
-        return "\x1f".join([self.op, _squash(self.target), _squash(self.content)])
+        return "\x1f".join([self.op, squash(self.target), squash(self.content)])
 
     def describe(self) -> str:
         """A one-line human-readable form, used in prompts and logs."""
@@ -106,7 +106,8 @@ class ApplyResult:
         return [r for r in self.reports if not r.applied]
 
 
-def _squash(s: str) -> str:
+def squash(s: str) -> str:
+    """``s`` lower-cased with runs of whitespace made one space: the form edit texts are compared in."""
     return " ".join(s.split()).lower()
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import dspy
 
+from skillopt_dspy.edits import squash
 from skillopt_dspy.results import EpochRecord, StepRecord
 from skillopt_dspy.signatures import MetaSkill, SlowUpdate
 from skillopt_dspy.skill import (
@@ -86,8 +87,9 @@ def compare(before: list[Trajectory], after: list[Trajectory]) -> tuple[str, dic
     return header + "\n\n" + ("\n\n".join(lines) or "(no differences and no failures)"), counts
 
 
-def _squash(text: str) -> str:
-    return " ".join(re.sub(r"^\s*(?:\[\d+\]|\d+[.)]|[-*])\s*", "", text).split()).lower()
+def _line_core(text: str) -> str:
+    """A line without its list marker (``[1]``, ``1.``, ``-``), in :func:`squash` form."""
+    return squash(re.sub(r"^\s*(?:\[\d+\]|\d+[.)]|[-*])\s*", "", text))
 
 
 def drop_copied_lines(guidance: str, comparison: str) -> tuple[str, int]:
@@ -96,10 +98,10 @@ def drop_copied_lines(guidance: str, comparison: str) -> tuple[str, int]:
     Small reflection models echo their input (an example's text, its expected label) instead of writing
     guidance; copied training examples are memorization, not guidance, so they never reach the skill.
     """
-    source = "\n".join(_squash(line) for line in comparison.splitlines())
+    source = "\n".join(_line_core(line) for line in comparison.splitlines())
     kept, dropped = [], 0
     for line in guidance.splitlines():
-        core = _squash(line)
+        core = _line_core(line)
         if len(core) >= 12 and core in source:
             dropped += 1
         else:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from skillopt_dspy.edits import Edit
+from skillopt_dspy.edits import Edit, squash
 from skillopt_dspy.signatures import GUIDE_EXAMPLE_EDITS
 
 _SOURCE_RANK = {"failure": 0, "user": 0, "success": 1}
@@ -28,7 +28,7 @@ MIN_RULE_WORDS = 4
 
 
 def _words(text: str) -> str:
-    return " ".join(text.replace("`", "").lstrip("-* ").split()).lower()
+    return squash(text.replace("`", "").lstrip("-* "))
 
 
 _GUIDE_TEXTS = tuple(_words(t) for t in GUIDE_EXAMPLE_EDITS)
@@ -43,7 +43,7 @@ def lint(edit: Edit, skill: str = "") -> str | None:
             return "copied from the reflection prompt's worked example, not learned from this batch"
     if len(edit.content.split()) < MIN_RULE_WORDS:
         return f"not a rule: fewer than {MIN_RULE_WORDS} words"
-    if skill and " ".join(edit.content.split()).lower() in " ".join(skill.split()).lower():
+    if skill and squash(edit.content) in squash(skill):
         return "the skill already says this"
     return None
 

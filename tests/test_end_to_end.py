@@ -60,3 +60,34 @@ def test_the_compiled_program_answers_with_its_skill():
     compiled, _ = run()
     with dspy.context(lm=fake_lm(target_handler)):
         assert compiled(word="kiwi").group == "beta"
+
+
+class WordGroupStr(dspy.Module):
+    """Returns the bare group string, not a dspy.Prediction (as many hand-written programs do)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.predict = dspy.Predict("word -> group")
+
+    def forward(self, word: str) -> str:
+        return self.predict(word=word).group
+
+
+def test_a_program_returning_a_str_trains_end_to_end(tmp_path):
+    got = []
+
+    def str_metric(example, prediction, trace=None):
+        got.append(type(prediction))
+        return prediction == example.group
+
+    target, reflection = fake_lm(target_handler), fake_lm(rule_reflector())
+    with dspy.context(lm=target):
+        opt = SkillOpt(
+            metric=str_metric, reflection_lm=reflection, batch_size=9, epochs=2, progress=False, log_dir=tmp_path
+        )
+        compiled = opt.compile(WordGroupStr(), trainset=TRAIN, valset=VAL)
+    assert set(got) == {str}, "the metric gets the program's return value as is"
+    assert compiled.detailed_results.best_val_score == 1.0
+    assert compiled.detailed_results.epochs[0].slow_update is not None
+    shown = [c.inputs["trajectories"] for c in engine_of(reflection).calls if "trajectories" in c.inputs]
+    assert any("output: " in t for t in shown), "the reflection prompt shows the str output"

@@ -32,7 +32,7 @@ from skillopt_dspy.skill import (
     write_region,
 )
 from skillopt_dspy.stages.gate import decide
-from skillopt_dspy.stages.rollout import FATAL_ERRORS, Trajectory
+from skillopt_dspy.stages.rollout import FATAL_ERRORS, Trajectory, prediction_fields
 
 if TYPE_CHECKING:
     from skillopt_dspy.state import RunState
@@ -77,7 +77,8 @@ def compare(before: list[Trajectory], after: list[Trajectory]) -> tuple[str, dic
             continue
         inputs = "; ".join(f"{k}: {str(v)[:300]}" for k, v in new.example.inputs().items())
         labels = "; ".join(f"{k}: {str(v)[:200]}" for k, v in new.example.labels().items())
-        out = "; ".join(f"{k}: {str(v)[:200]}" for k, v in (new.prediction or {}).items()) or (new.error or "")
+        shown = prediction_fields(new.prediction).items() if new.prediction is not None else ()
+        out = "; ".join(f"{k}: {str(v)[:200]}" for k, v in shown) or (new.error or "")
         title = kind.replace("_", " ").rstrip("s").upper()
         lines.append(
             f"[{i}] {title} (old {old.score.soft:.2f} -> now {new.score.soft:.2f})\n"

@@ -17,7 +17,7 @@ from skillopt_dspy.budget import Usage
 from skillopt_dspy.edits import Edit, Patch
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.signatures import ReflectFailures, ReflectSuccesses
-from skillopt_dspy.stages.rollout import FATAL_ERRORS, Trajectory
+from skillopt_dspy.stages.rollout import FATAL_ERRORS, Trajectory, prediction_fields
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def format_trajectories(trajectories: Sequence[Trajectory]) -> str:
         lines += [f"  {k}: {_clip(v)}" for k, v in t.example.inputs().items()]
         if t.prediction is not None:
             lines.append("Model output:")
-            lines += [f"  {k}: {_clip(v)}" for k, v in t.prediction.items() if not k.startswith("_")]
+            lines += [f"  {k}: {_clip(v)}" for k, v in prediction_fields(t.prediction).items()]
         elif t.error:
             lines.append(f"Model output: none, the program failed ({_clip(t.error, 300)})")
         labels = t.example.labels()

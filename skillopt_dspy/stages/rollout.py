@@ -7,11 +7,14 @@ a non-score is counted as ``metric_error`` and scored as a failure. Never a sile
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import dspy
+import pydantic
 from dspy.utils.exceptions import AdapterParseError, LMAuthError, LMBillingError, LMConfigurationError
 
 from skillopt_dspy.parallel import Runner
@@ -72,7 +75,7 @@ def _run_one(program: dspy.Module, example: dspy.Example, metric: Metric, pass_t
         except Exception as exc:
             prediction, error, kind = None, f"{type(exc).__name__}: {exc}", "program"
         trace = list(dspy.settings.trace or [])
-    if prediction is None:
+    if error is not None:
         short = error if len(error) < 300 else error[:300] + "…"
         return Trajectory(example, None, Score(0.0, 0.0, f"The program failed: {short}"), trace, error, kind)
     try:
@@ -86,8 +89,36 @@ def _run_one(program: dspy.Module, example: dspy.Example, metric: Metric, pass_t
     return Trajectory(example, prediction, score, trace)
 
 
+def prediction_fields(value: Any) -> dict[str, Any]:
+    """The named values of whatever a program's ``forward`` returned, for prompts and records.
+
+    A ``dspy.Prediction`` (or ``dspy.Example``) gives its fields without private ``_`` keys, a dict itself,
+    a pydantic model its ``model_dump()``, a dataclass ``asdict``; anything else is ``{"output": value}``.
+
+    Example:
+        >>> prediction_fields(dspy.Prediction(answer="42"))
+        {'answer': '42'}
+        >>> prediction_fields("42")
+        {'output': '42'}
+    """
+    if isinstance(value, dspy.Example):  # dspy.Prediction is an Example
+        return {k: v for k, v in value.items() if not str(k).startswith("_")}
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return {"output": value}
+
+
+def _json_safe(fields: dict[str, Any]) -> dict[str, Any]:
+    # evals.jsonl must load back the same on resume: values JSON cannot hold are kept as their text.
+    return json.loads(json.dumps({str(k): v for k, v in fields.items()}, default=str))
+
+
 def _to_record(skill_key: str, example_key: str, t: Trajectory) -> dict:
-    prediction = None if t.prediction is None else {k: v for k, v in t.prediction.items()}
+    prediction = None if t.prediction is None else _json_safe(prediction_fields(t.prediction))
     return {
         "skill": skill_key,
         "example": example_key,

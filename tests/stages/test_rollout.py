@@ -80,3 +80,80 @@ def test_unparseable_output_is_a_parse_failure():
         (traj,) = rollout(WordGroup(), word_examples(["apple"]), metric=group_metric, runner=runner, lm=lm)
     assert traj.error_kind == "parse" and traj.failed
     assert usage.faults == {"parse_error": 1}
+
+
+class StrWord(dspy.Module):
+    """A program whose forward returns a plain str, not a dspy.Prediction."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = WordGroup()
+
+    def forward(self, word):
+        return self.inner(word=word).group
+
+
+def test_prediction_fields_renders_any_return_value():
+    from dataclasses import dataclass
+
+    import pydantic
+
+    from skillopt_dspy.stages.rollout import prediction_fields
+
+    class Out(pydantic.BaseModel):
+        group: str
+
+    @dataclass
+    class DOut:
+        group: str
+
+    pred = dspy.Prediction(group="beta", _hidden=1)
+    assert prediction_fields(pred) == {"group": "beta"}
+    assert prediction_fields(dspy.Example(group="beta")) == {"group": "beta"}
+    assert prediction_fields({"group": "beta"}) == {"group": "beta"}
+    assert prediction_fields(Out(group="beta")) == {"group": "beta"}
+    assert prediction_fields(DOut(group="beta")) == {"group": "beta"}
+    assert prediction_fields("beta") == {"output": "beta"}
+    assert prediction_fields(3) == {"output": 3}
+
+
+def test_a_str_returning_program_is_scored_as_is_and_stored_json_safe(tmp_path):
+    from skillopt_dspy.state import EvalStore
+
+    seen = []
+
+    def str_metric(example, prediction, trace=None):
+        seen.append(prediction)
+        return prediction == example.group
+
+    store = EvalStore(tmp_path / "evals.jsonl")
+    with Runner(2, Usage()) as runner:
+        trajs = rollout(
+            StrWord(),
+            word_examples(["apple"]),
+            metric=str_metric,
+            runner=runner,
+            lm=fake_lm(lambda call: {"group": "alpha"}),
+            store=store,
+            skill_key="s",
+        )
+    store.close()
+    assert seen == ["alpha"] and trajs[0].score.hard == 1.0 and trajs[0].prediction == "alpha"
+    again = EvalStore(tmp_path / "evals.jsonl")
+    with Runner(1, Usage()) as runner:
+        (back,) = rollout(
+            StrWord(), word_examples(["apple"]), metric=str_metric, runner=runner, lm=None, store=again, skill_key="s"
+        )
+    assert back.score.hard == 1.0 and dict(back.prediction.items()) == {"output": "alpha"}
+
+
+def test_a_program_returning_none_is_scored_by_the_metric():
+    class Nothing(dspy.Module):
+        def forward(self, word):
+            return None
+
+    with Runner(1, Usage()) as runner:
+        (traj,) = rollout(
+            Nothing(), word_examples(["apple"]), metric=lambda e, p, t=None: p is None, runner=runner, lm=None
+        )
+    assert traj.error is None and traj.score.hard == 1.0

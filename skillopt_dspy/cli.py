@@ -29,7 +29,7 @@ from skillopt_dspy.data import SPLIT_ALIASES, DataError
 from skillopt_dspy.evaluate import evaluate_skill
 from skillopt_dspy.optimizer import SkillOpt
 from skillopt_dspy.stages.rollout import TooManyErrorsError
-from skillopt_dspy.state import IncompatibleRunError, atomic_write_text
+from skillopt_dspy.state import IncompatibleRunError, RunDirBusyError, atomic_write_text
 from skillopt_dspy.workspace import Workspace, build
 
 logger = logging.getLogger("skillopt_dspy")
@@ -302,7 +302,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [ConfigError, DataError, IncompatibleRunError]
+    errors: list[type[BaseException]] = [ConfigError, DataError, IncompatibleRunError, RunDirBusyError]
     if "skillopt_dspy.lm" in sys.modules:  # loaded only when a config asked for the embedded model
         errors.append(sys.modules["skillopt_dspy.lm"].LocalModelError)
     return tuple(errors)

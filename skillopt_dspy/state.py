@@ -9,6 +9,7 @@ Layout of ``log_dir``::
     best_skill.md       the current best skill
     meta_skill.md       the optimizer-side memory (when enabled)
     summary.json        written when the run ends
+    .lock               held (``fcntl.flock``) by the one process training into this directory
 
 Example:
     >>> import tempfile
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
@@ -37,6 +39,10 @@ STATE_VERSION = 1
 
 class IncompatibleRunError(ValueError):
     """``log_dir`` holds a run whose settings or data differ from this one."""
+
+
+class RunDirBusyError(RuntimeError):
+    """Another process is training into the same ``log_dir``."""
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -144,6 +150,40 @@ class RunDir:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        self._lock_file: Any = None
+
+    def acquire_lock(self) -> None:
+        """Hold this directory for this process, or raise :class:`RunDirBusyError` if another one holds it.
+
+        An OS lock (``flock``): the kernel releases it when the holder exits or is killed, so a crashed run
+        never blocks the next one. Where ``fcntl`` does not exist (Windows) nothing is locked.
+        """
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return
+        f = open(self.path / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held until release_lock
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown pid"
+            f.close()
+            raise RunDirBusyError(
+                f"log_dir {str(self.path)!r} is in use by another training process ({holder}); two runs in "
+                "one directory would interleave their state. Wait for it to end, or use another log_dir."
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        f.flush()
+        self._lock_file = f
+
+    def release_lock(self) -> None:
+        """Let another process train into this directory (closing the file releases the lock)."""
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
 
     def write_text(self, name: str, text: str) -> None:
         atomic_write_text(self.path / name, text)

@@ -243,6 +243,15 @@ class Trainer:
             estimate["target"],
             estimate["reflection"],
         )
+        if self.run_dir is None:
+            return self._run(estimate)
+        self.run_dir.acquire_lock()
+        try:
+            return self._run(estimate)
+        finally:
+            self.run_dir.release_lock()
+
+    def _run(self, estimate: dict[str, int]) -> SkillOptResult:
         self.store = None
         if self.run_dir is not None:
             if self.restart:

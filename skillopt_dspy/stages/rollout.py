@@ -41,10 +41,25 @@ class Trajectory:
     trace: list = field(default_factory=list)
     error: str | None = None
     error_kind: str | None = None  # "program" | "parse" | "metric"
+    steps: list[dict] = field(default_factory=list)  # each predictor call: {"predictor", "inputs", "outputs"}
 
     @property
     def failed(self) -> bool:
         return self.score.hard < 1.0
+
+
+def trace_steps(program: dspy.Module, trace: list) -> list[dict]:
+    """DSPy's trace as one ``{"predictor", "inputs", "outputs"}`` dict per predictor call, in call order."""
+    names = {id(p): n for n, p in program.named_predictors()}
+    steps = []
+    for entry in trace:
+        try:
+            predictor, inputs, outputs = entry
+        except (TypeError, ValueError):
+            continue
+        name = names.get(id(predictor), type(predictor).__name__)
+        steps.append({"predictor": name, "inputs": dict(inputs), "outputs": prediction_fields(outputs)})
+    return steps
 
 
 class ErrorLimit:
@@ -75,9 +90,10 @@ def _run_one(program: dspy.Module, example: dspy.Example, metric: Metric, pass_t
         except Exception as exc:
             prediction, error, kind = None, f"{type(exc).__name__}: {exc}", "program"
         trace = list(dspy.settings.trace or [])
+    steps = trace_steps(program, trace)
     if error is not None:
         short = error if len(error) < 300 else error[:300] + "…"
-        return Trajectory(example, None, Score(0.0, 0.0, f"The program failed: {short}"), trace, error, kind)
+        return Trajectory(example, None, Score(0.0, 0.0, f"The program failed: {short}"), trace, error, kind, steps)
     try:
         usage.count_metric_call()
         score = normalize_score(metric(example, prediction), pass_threshold)
@@ -85,8 +101,8 @@ def _run_one(program: dspy.Module, example: dspy.Example, metric: Metric, pass_t
         msg = f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, MetricError):
             msg = f"the metric raised {msg}"
-        return Trajectory(example, prediction, Score(0.0, 0.0, f"Metric error: {msg}"), trace, msg, "metric")
-    return Trajectory(example, prediction, score, trace)
+        return Trajectory(example, prediction, Score(0.0, 0.0, f"Metric error: {msg}"), trace, msg, "metric", steps)
+    return Trajectory(example, prediction, score, trace, steps=steps)
 
 
 def prediction_fields(value: Any) -> dict[str, Any]:
@@ -126,12 +142,14 @@ def _to_record(skill_key: str, example_key: str, t: Trajectory) -> dict:
         "score": t.score.to_dict(),
         "error": t.error,
         "error_kind": t.error_kind,
+        "steps": t.steps,
     }
 
 
 def _from_record(example: dspy.Example, rec: dict) -> Trajectory:
     prediction = None if rec["prediction"] is None else dspy.Prediction(**rec["prediction"])
-    return Trajectory(example, prediction, Score(**rec["score"]), [], rec["error"], rec["error_kind"])
+    steps = rec.get("steps") or []
+    return Trajectory(example, prediction, Score(**rec["score"]), [], rec["error"], rec["error_kind"], steps)
 
 
 def rollout(

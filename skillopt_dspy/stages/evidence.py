@@ -1,0 +1,224 @@
+"""Evidence for the reflection LM: trajectories grouped by confusion, with contrasts, fitted to its context.
+
+A failure is most useful next to what it was confused with. Failures are grouped by their confusion — for
+each output field the program got wrong, what was expected and what it answered (``queue: billing →
+general``) — and each group is shown with inputs the program solved correctly, of the expected answer and
+of the answer it gave instead: the rule to write is the one that tells them apart. Free-text fields that
+never repeat (an invoice number) give no groups; their failures are shown one by one, expected next to got.
+
+Every field is shown whole while the prompt fits the reflection LM's context window; when it does not, long
+inputs are cut in the middle first, then the other fields, never below a floor, and the feedback last, so
+what says why an example failed survives. Pure: no LM call.
+
+Example:
+    >>> import dspy
+    >>> from skillopt_dspy.scoring import Score
+    >>> from skillopt_dspy.stages.rollout import Trajectory
+    >>> ex = dspy.Example(ticket="My card was charged twice", queue="billing").with_inputs("ticket")
+    >>> t = Trajectory(ex, dspy.Prediction(queue="general"), Score(0.0, 0.0, "expected billing"))
+    >>> confusion(t)
+    (('queue', 'billing', 'general'),)
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import dspy
+
+from skillopt_dspy.stages.rollout import Trajectory, prediction_fields
+
+CHARS_PER_TOKEN = 3.5  # a conservative average for English and code under BPE tokenizers
+DEFAULT_CONTEXT_TOKENS = 32_768  # when the LM does not say (hosted models have at least this)
+CATEGORICAL_MAX_CHARS = 40  # a value this short, on one line, can be a label worth grouping on
+CONTRASTS_PER_ANSWER = 2
+_FLOOR = 120  # no field is cut below this many characters
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap upper-side estimate of the tokens in ``text``."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def context_tokens(lm: Any) -> int:
+    """The context window of ``lm`` in tokens: the embedded engine's ``n_ctx``, an LM kwarg, or a default."""
+    for owner in (getattr(lm, "engine", None), lm):
+        n = getattr(owner, "n_ctx", None)
+        if isinstance(n, int) and n > 0:
+            return n
+    kwargs = getattr(lm, "kwargs", None) or {}
+    for key in ("num_ctx", "n_ctx", "context_window"):
+        if isinstance(kwargs.get(key), int):
+            return kwargs[key]
+    return DEFAULT_CONTEXT_TOKENS
+
+
+def evidence_budget(lm: Any, fixed_text: str, *, prompt_overhead_tokens: int = 600) -> int:
+    """How many characters of evidence fit next to ``fixed_text`` and the answer in ``lm``'s context."""
+    kwargs = getattr(lm, "kwargs", None) or {}
+    answer = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens") or 2048
+    free = context_tokens(lm) - int(answer) - estimate_tokens(fixed_text) - prompt_overhead_tokens
+    return max(int(free * CHARS_PER_TOKEN), 2_000)
+
+
+def _norm(value: Any) -> str:
+    return " ".join(str(value).split()).strip().strip("'\"`.").lower()
+
+
+def label_diffs(t: Trajectory) -> list[tuple[str, str, str]]:
+    """``(field, expected, got)`` for every expected field the program answered differently."""
+    labels = {k: v for k, v in t.example.labels().items()}
+    got = prediction_fields(t.prediction)
+    if not set(labels) & set(got) and len(labels) == 1 and len(got) == 1:  # e.g. a program returning a str
+        got = {next(iter(labels)): next(iter(got.values()))}
+    return [(k, str(v), str(got[k])) for k, v in labels.items() if k in got and _norm(got[k]) != _norm(v)]
+
+
+def _categorical(value: str) -> bool:
+    return len(value) <= CATEGORICAL_MAX_CHARS and "\n" not in value
+
+
+def confusion(t: Trajectory) -> tuple:
+    """The failure's group: ``((field, expected, got), ...)`` for short values, ``(field, "≠")`` for long."""
+    if t.prediction is None:
+        return (("error", t.error_kind or "program"),)
+    diffs = label_diffs(t)
+    if not diffs:
+        return (("other",),)
+    return tuple((k, e, g) if _categorical(e) and _categorical(g) else (k, "≠") for k, e, g in diffs)
+
+
+def describe_confusion(key: tuple) -> str:
+    """A confusion key in words, for a section title."""
+    parts = []
+    for item in key:
+        if item[0] == "error":
+            parts.append(f"the program failed with a {item[1]} error")
+        elif item == ("other",):
+            parts.append("the metric failed the answer (no single field differs from the expected one)")
+        elif len(item) == 2:
+            parts.append(f"`{item[0]}` differs from the expected value")
+        else:
+            parts.append(f'`{item[0]}` should be "{item[1]}" but the program answered "{item[2]}"')
+    return "; ".join(parts)
+
+
+def failure_minibatches(failures: Sequence[Trajectory], size: int) -> list[list[Trajectory]]:
+    """Failures ordered so each confusion group stays together (largest first), cut into ``size`` chunks.
+
+    The number of minibatches is ``ceil(len(failures) / size)``, as with plain chunks; a chunk may hold
+    several small groups, each rendered as its own section.
+    """
+    groups: dict[tuple, list[Trajectory]] = defaultdict(list)
+    for t in failures:
+        groups[confusion(t)].append(t)
+    ordered = [t for _, g in sorted(groups.items(), key=lambda kv: (-len(kv[1]), str(kv[0]))) for t in g]
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
+def clip_middle(text: str, limit: int) -> str:
+    """``text`` whole if it fits ``limit`` characters, else its head and tail around a note of the cut."""
+    if len(text) <= limit:
+        return text
+    keep = max(limit - 40, 20)
+    head, tail = text[: keep * 2 // 3], text[-(keep // 3) :]
+    return f"{head} … [{len(text) - len(head) - len(tail)} characters cut] … {tail}"
+
+
+def _fields(values: dict[str, Any], limit: int, indent: str = "  ") -> list[str]:
+    lines = []
+    for k, v in values.items():
+        text = clip_middle(str(v), limit)
+        lines.append(f"{indent}{k}: " + text.replace("\n", "\n" + indent + "  "))
+    return lines
+
+
+def render_trajectory(t: Trajectory, title: str, *, input_limit: int, other_limit: int) -> str:
+    """One example: inputs, each predictor step (multi-step programs), output, expected, feedback."""
+    lines = [title, "Input:", *_fields(t.example.inputs().toDict(), input_limit)]
+    if len(t.steps) > 1:
+        lines.append("Steps the program took:")
+        for i, step in enumerate(t.steps, 1):
+            lines.append(f"  step {i}, predictor `{step['predictor']}`")
+            lines += _fields(step.get("inputs", {}), input_limit, "    in  ")
+            lines += _fields(step.get("outputs", {}), other_limit, "    out ")
+    if t.prediction is not None:
+        lines += ["Program output:", *_fields(prediction_fields(t.prediction), other_limit)]
+    elif t.error:
+        lines.append(f"Program output: none, it failed ({clip_middle(t.error, other_limit)})")
+    labels = t.example.labels().toDict()
+    if labels:
+        lines += ["Expected:", *_fields(labels, other_limit)]
+    if t.score.feedback:
+        lines.append("Feedback: " + clip_middle(t.score.feedback, max(other_limit, 4 * _FLOOR)))
+    return "\n".join(lines)
+
+
+def _contrasts(key: tuple, successes: Sequence[Trajectory], input_limit: int) -> list[str]:
+    """Solved inputs whose answer is the expected one or the one the program gave instead."""
+    if len(key) != 1 or len(key[0]) != 3:
+        return []
+    name, expected, got = key[0]
+    lines = []
+    for answer, why in ((got, "really are"), (expected, "also are")):
+        hits = [s for s in successes if _norm(s.example.labels().toDict().get(name, "")) == _norm(answer)]
+        for s in hits[:CONTRASTS_PER_ANSWER]:
+            inputs = "; ".join(f"{k}: {clip_middle(str(v), input_limit)}" for k, v in s.example.inputs().items())
+            lines.append(f'- ({why} "{answer}", answered correctly) {inputs}')
+    return lines
+
+
+def _render_failures(batch: Sequence[Trajectory], successes: Sequence[Trajectory], limits: tuple[int, int]) -> str:
+    groups: dict[tuple, list[Trajectory]] = defaultdict(list)
+    for t in batch:
+        groups[confusion(t)].append(t)
+    sections, n = [], 0
+    for i, (key, members) in enumerate(groups.items(), 1):
+        head = f"## Pattern {i}: {describe_confusion(key)} ({len(members)} example{'s' * (len(members) > 1)})"
+        parts = [head]
+        for t in members:
+            n += 1
+            parts.append(render_trajectory(t, f"### Failed example {n}", input_limit=limits[0], other_limit=limits[1]))
+        contrast = _contrasts(key, successes, limits[0])
+        if contrast:
+            parts.append("Inputs the program got right, for contrast:\n" + "\n".join(contrast))
+        sections.append("\n\n".join(parts))
+    return "\n\n".join(sections)
+
+
+def _render_successes(batch: Sequence[Trajectory], limits: tuple[int, int]) -> str:
+    return "\n\n".join(
+        render_trajectory(t, f"### Solved example {i}", input_limit=limits[0], other_limit=limits[1])
+        for i, t in enumerate(batch, 1)
+    )
+
+
+def _fit(render: Any, budget_chars: int) -> str:
+    """Render with the largest field limits whose text fits ``budget_chars``: inputs shrink first."""
+    input_limit, other_limit = 100_000, 100_000
+    text = render((input_limit, other_limit))
+    while len(text) > budget_chars and (input_limit > _FLOOR or other_limit > _FLOOR):
+        if input_limit > _FLOOR and input_limit >= other_limit // 4:
+            input_limit = max(_FLOOR, min(input_limit, len(text)) // 2)
+        else:
+            other_limit = max(_FLOOR, min(other_limit, len(text)) // 2)
+        text = render((input_limit, other_limit))
+    return text
+
+
+def failure_evidence(batch: Sequence[Trajectory], successes: Sequence[Trajectory], budget_chars: int) -> str:
+    """The failure analyst's evidence: confusion sections with contrasts, fitted to ``budget_chars``."""
+    return _fit(lambda limits: _render_failures(batch, successes, limits), budget_chars)
+
+
+def success_evidence(batch: Sequence[Trajectory], budget_chars: int) -> str:
+    """The success analyst's evidence: solved examples, fitted to ``budget_chars``."""
+    return _fit(lambda limits: _render_successes(batch, limits), budget_chars)
+
+
+def example_line(example: dspy.Example, limit: int) -> str:
+    """An example's inputs on one line (for compact listings such as the slow update's)."""
+    return "; ".join(f"{k}: {clip_middle(' '.join(str(v).split()), limit)}" for k, v in example.inputs().items())

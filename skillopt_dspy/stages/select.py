@@ -1,11 +1,11 @@
 """Select: rank the aggregated edits and keep at most this step's edit budget.
 
-Edits identical to a previously rejected one are dropped first (rejected edits are not proposed again),
-and so are edits that cannot be a rule: new text of fewer than ``MIN_RULE_WORDS`` words (small reflection
-models often answer with a bare label), text the skill already contains, and copies of the reflection
-prompt's worked example (small models copy it verbatim into any task). The rest are ranked by
-support (how many reflections proposed them), failure-sourced before success-sourced on equal support,
-and clipped to the edit budget. Every dropped edit keeps its reason.
+Edits that change nothing are dropped: an ``add`` / ``insert_after`` whose every line the skill already
+has. So are small models' artefacts (see :mod:`skillopt_dspy.guards`: copies of the prompt's template,
+one-word additions). An edit identical to one rejected earlier this epoch is not banned — the gate judged
+it inside a candidate with other edits — but ranked after every fresh edit. The rest are ranked by support
+(how many reflections proposed them), failure-sourced before success-sourced on equal support, and clipped
+to the edit budget. Every dropped edit keeps its reason.
 
 Example:
     >>> from skillopt_dspy.edits import Edit
@@ -17,34 +17,30 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from skillopt_dspy.edits import Edit, squash
-from skillopt_dspy.signatures import GUIDE_EXAMPLE_EDITS
+from skillopt_dspy.guards import small_model_problem
 
 _SOURCE_RANK = {"failure": 0, "user": 0, "success": 1}
-MIN_RULE_WORDS = 4
+_MARKER = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s*")
 
 
-def _words(text: str) -> str:
-    return squash(text.replace("`", "").lstrip("-* "))
-
-
-_GUIDE_TEXTS = tuple(_words(t) for t in GUIDE_EXAMPLE_EDITS)
+def _line_set(text: str) -> set[str]:
+    return {squash(_MARKER.sub("", line)) for line in text.splitlines() if line.strip()}
 
 
 def lint(edit: Edit, skill: str = "") -> str | None:
-    """Why ``edit`` cannot be a useful rule, or None. Pure."""
-    if edit.op == "delete":
-        return None
-    for text in (_words(edit.content), _words(edit.target)):
-        if len(text.split()) >= MIN_RULE_WORDS and any(g in text or text in g for g in _GUIDE_TEXTS):
-            return "copied from the reflection prompt's worked example, not learned from this batch"
-    if len(edit.content.split()) < MIN_RULE_WORDS:
-        return f"not a rule: fewer than {MIN_RULE_WORDS} words"
-    if skill and squash(edit.content) in squash(skill):
-        return "the skill already says this"
+    """Why ``edit`` would change nothing or is a small model's artefact, or None. Pure."""
+    problem = small_model_problem(edit)
+    if problem:
+        return problem
+    if edit.op in ("add", "insert_after") and skill:
+        lines = _line_set(edit.content)
+        if lines and lines <= _line_set(skill):
+            return "the skill already has every line of this text"
     return None
 
 
@@ -57,16 +53,20 @@ class Selection:
 
 
 def select(edits: Sequence[Edit], *, edit_budget: int, rejected: Iterable[Edit] = (), skill: str = "") -> Selection:
-    """Rank ``edits`` and keep at most ``edit_budget``; pure."""
+    """Rank ``edits`` and keep at most ``edit_budget``; ``rejected`` (this epoch's) ranks last. Pure."""
     rejected_keys = {e.key() for e in rejected}
     dropped: list[tuple[Edit, str]] = []
     fresh = []
     for e in edits:
-        problem = "previously rejected" if e.key() in rejected_keys else lint(e, skill)
+        problem = lint(e, skill)
         if problem:
             dropped.append((e, problem))
         else:
             fresh.append(e)
-    ranked = sorted(fresh, key=lambda e: (-e.support, _SOURCE_RANK.get(e.source, 1)))  # stable: ties keep order
-    dropped += [(e, "over the edit budget") for e in ranked[edit_budget:]]
+    ranked = sorted(  # stable: ties keep the aggregate's order
+        fresh, key=lambda e: (e.key() in rejected_keys, -e.support, _SOURCE_RANK.get(e.source, 1))
+    )
+    for e in ranked[edit_budget:]:
+        again = " (tried earlier this epoch in a rejected candidate)" if e.key() in rejected_keys else ""
+        dropped.append((e, "over the edit budget" + again))
     return Selection(tuple(ranked[:edit_budget]), tuple(dropped))

@@ -21,15 +21,25 @@ def test_select_ranks_by_support_then_failure_first_and_clips():
     assert [(e.content, why) for e, why in picked.dropped] == [(rule("f3"), "over the edit budget")]
 
 
-def test_select_drops_previously_rejected_edits():
+def test_select_ranks_edits_rejected_this_epoch_last_without_banning_them():
     bad = Edit(op="add", content="- Always answer gamma, no matter what.")
-    picked = select(
-        [Edit(op="add", content="- always answer  gamma, no matter what."), Edit(op="add", content=rule("ok"))],
-        edit_budget=5,
-        rejected=[bad],
-    )
-    assert [e.content for e in picked.selected] == [rule("ok")]
-    assert picked.dropped[0][1] == "previously rejected"
+    again = Edit(op="add", content="- always answer  gamma, no matter what.", support=3)
+    picked = select([again, Edit(op="add", content=rule("ok"))], edit_budget=5, rejected=[bad])
+    assert [e.content for e in picked.selected] == [rule("ok"), again.content]  # kept, ranked after fresh
+    tight = select([again, Edit(op="add", content=rule("ok"))], edit_budget=1, rejected=[bad])
+    assert [e.content for e in tight.selected] == [rule("ok")]
+    assert tight.dropped[0][1] == "over the edit budget (tried earlier this epoch in a rejected candidate)"
+
+
+def test_select_keeps_short_replaces_and_narrowing_replaces():
+    # A capable model fixes a wrong rule with a short replace, or narrows one with text the skill contains.
+    skill = "## Rules\n- label is FOO\n- Refunds over $100 go to escalations.\n"
+    short = Edit(op="replace", target="label is FOO", content="label is BAR")
+    narrow = Edit(op="replace", target="- Refunds over $100 go to escalations.", content="- Refunds over $100 go to")
+    one_word = Edit(op="insert_after", target="label is FOO", content="BAR")
+    picked = select([short, narrow, one_word], edit_budget=5, skill=skill)
+    assert picked.selected == (short, narrow)
+    assert [why for _, why in picked.dropped] == ["a fragment, not a rule: one word added"]
 
 
 def test_select_drops_fragments_and_rules_the_skill_already_has():
@@ -37,14 +47,18 @@ def test_select_drops_fragments_and_rules_the_skill_already_has():
     picked = select(
         [
             Edit(op="add", target="billing", content="escalations"),
-            Edit(op="add", content="- Chargebacks go to  escalations always."),
+            Edit(op="add", content="* Chargebacks go to  escalations always."),
             Edit(op="delete", target="- Chargebacks"),
+            Edit(op="add", content="- Chargebacks go to escalations always.\n- Disputes too."),
         ],
         edit_budget=5,
         skill=skill,
     )
-    assert [e.op for e in picked.selected] == ["delete"]
-    assert [why for _, why in picked.dropped] == ["not a rule: fewer than 4 words", "the skill already says this"]
+    assert [e.op for e in picked.selected] == ["delete", "add"]
+    assert [why for _, why in picked.dropped] == [
+        "a fragment, not a rule: one word added",
+        "the skill already has every line of this text",
+    ]
 
 
 def test_update_reports_every_edit():
@@ -79,16 +93,15 @@ def test_validation_cache_never_reevaluates_a_skill():
     assert calls == ["- a", "- b"] and cache.hits == 1
 
 
-def test_select_drops_copies_of_the_reflection_prompts_worked_example():
-    # Seen with the 0.5B model: the guide's example rule, copied into an unrelated task's skill.
-    from skillopt_dspy.signatures import GUIDE_EXAMPLE_EDITS
+def test_select_drops_copies_of_the_prompts_rule_template():
+    # Small models copy the prompt's text into the skill; the template's placeholders give a copy away.
+    from skillopt_dspy.signatures import RULE_TEMPLATE
 
-    copied = Edit(op="add", target="Rules", content=GUIDE_EXAMPLE_EDITS[0])
-    as_heading = Edit(op="add", target=GUIDE_EXAMPLE_EDITS[1].lstrip("- "), content="- Total is the sum of the lines.")
-    part = Edit(op="add", target="Rules", content="- convert it to kilometres (x 1.609) and round")
-    own = Edit(op="add", target="Rules", content="- Amounts keep two decimals and no currency sign.")
-    out = select([copied, as_heading, part, own], edit_budget=4)
+    copied = Edit(op="add", target="Rules", content="- " + RULE_TEMPLATE)
+    half = Edit(op="add", target="Rules", content="- When the ticket says refund, <what the output must be>.")
+    own = Edit(op="add", target="Rules", content="- When the ticket mentions a chargeback, the queue is escalations.")
+    out = select([copied, half, own], edit_budget=4)
     assert [e.content for e in out.selected] == [own.content]
     assert {reason for _, reason in out.dropped} == {
-        "copied from the reflection prompt's worked example, not learned from this batch"
+        "copied the prompt's rule template with its placeholders, not a rule learned from this batch"
     }

@@ -64,6 +64,30 @@ class Edit(BaseModel):
         return f'{self.op} "{target}" -> "{content}"'
 
 
+class RejectedEdit(BaseModel):
+    """An edit of a candidate the gate turned down, with when and the validation scores before and after.
+
+    The rejected-edit buffer is a hint to the reflection LM, not a ban: the edit was judged together with
+    the other edits of its candidate.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    edit: Edit
+    step: int = -1
+    epoch: int = -1
+    incumbent_score: float | None = None
+    candidate_score: float | None = None
+
+    def describe(self) -> str:
+        """The edit and its scores on one line, for the reflection prompt."""
+        if self.incumbent_score is None or self.candidate_score is None:
+            return f"- {self.edit.describe()}"
+        verdict = "tied" if self.candidate_score == self.incumbent_score else "fell"
+        scores = f"{self.incumbent_score:.3f} -> {self.candidate_score:.3f}"
+        return f"- {self.edit.describe()} [step {self.step + 1}: validation {verdict} {scores}]"
+
+
 class Patch(BaseModel):
     """A list of edits with the reasoning behind them and where they came from."""
 

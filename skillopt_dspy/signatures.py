@@ -1,7 +1,8 @@
 """Every DSPy signature the optimizer calls, with typed pydantic outputs (run them under ``dspy.JSONAdapter``).
 
-The reflect prompts are written for small models too: one general rule per failure pattern, a worked
-example, and a JSON schema that the embedded LM's constrained decoding enforces.
+The reflect prompts are written for small models too: the task and its labels, failures grouped by
+confusion with contrasting solved inputs, one rule per pattern in a stated shape (a template, never a
+worked example from another task), and a JSON schema that the embedded LM's constrained decoding enforces.
 """
 
 from __future__ import annotations
@@ -40,57 +41,64 @@ class MergedEdit(ProposedEdit):
     merged_from: list[int] = Field(default_factory=list, description="numbers of the proposals this edit merges")
 
 
-# The worked example's domain (unit conversion) is on purpose none of the bundled tasks': a rule shown here
-# must never be a rule of a task being trained. Small models copy it anyway; select drops such copies.
-GUIDE_EXAMPLE_EDITS = (
-    "- When a distance is given in miles, convert it to kilometres (x 1.609) and round to two decimals.",
-    "- The answer for '3 miles' is 4.83.",
-)
+# The rule shape the prompts ask for. It is a template with placeholders, not a rule from some other task:
+# a worked example from a foreign domain is text small models copy into the skill (a 0.5B and a 1.5B model
+# both pasted a unit-conversion example into ticket-routing skills). guards.py drops literal copies of it.
+RULE_TEMPLATE = "When <a cue you can see in the input>, <what the output must be>."
 
 _EDIT_GUIDE = f"""
 How to write edits:
-- Write ONE general rule per pattern you see, never a rule about a single example. A rule names the \
-condition and the required behaviour ("When the question gives a weight in pounds, answer in kilograms.").
-- Prefer `add` with a section heading as target. Use `replace` or `delete` only with a target copied \
-exactly from the current skill, and only to fix a rule that is wrong or to merge duplicates.
-- Never repeat a rule the skill already states, and never propose an edit listed as rejected before.
+- Write ONE general rule per pattern, never a rule about a single example. A rule names a concrete cue \
+that can be seen in the input (a word, a phrase, a format, a value) and the output it requires, in the \
+shape "{RULE_TEMPLATE}". Use the words that occur in the inputs and the exact values the output fields allow.
+- Advice without a cue ("read the input carefully", "categorize it based on the type of item") and rules \
+that restate the task do not help the program: do not write them.
+- Rules must agree with the task's own instructions and field types shown in `task`.
+- Ops: `add` appends a rule under a section heading (target = the heading's text; empty target = end of the \
+skill); `replace` swaps text copied exactly from the current skill (target) for corrected text (content); \
+`delete` removes text copied exactly from the skill; `insert_after` puts content on the line after target. \
+When a rule of the skill caused the failures, fix it with `replace` or `delete` instead of adding a rule that \
+contradicts it.
 - Propose at most `edit_budget` edits, most important first. If nothing general can be learned, return no edits.
-- Learn from the examples below only: the worked example that follows is about another task; never copy it.
-
-Worked example (another task). Skill: "# Rules\\n- Answer with a number only." A failure: input "How far \
-is 3 miles in km?", output `3`, expected `4.83`, feedback "convert miles to kilometres, two decimals". \
-Good edit: {{"op": "add", "target": "Rules", "content": "{GUIDE_EXAMPLE_EDITS[0]}", "rationale": "answers \
-must be in kilometres"}}. Bad edit: content "{GUIDE_EXAMPLE_EDITS[1]}" (one example, not a rule).
 """.strip()
 
 
 class ReflectFailures(dspy.Signature):
-    """You are the failure analyst of a skill: a Markdown document of rules that a language model follows
-    when it solves a task. Below are examples where the model, following the current skill, failed, with
-    its output, the expected output and feedback. Find the patterns behind the failures and propose edits
-    to the skill that would make the model succeed on these and similar inputs."""
+    """You improve a skill: a Markdown document of rules that a language model (the program) reads as part of
+    its instructions when it does the task described in `task`. Below are examples the program got wrong
+    while following the current skill, grouped by pattern: what the answer should have been, what the program
+    answered, and inputs it answered correctly for contrast. For each pattern, find what the failing inputs
+    have in common that the contrasting inputs lack, and write the rule that tells them apart."""
 
+    task: str = dspy.InputField(desc="the program: each predictor's instructions and typed input/output fields")
     skill: str = dspy.InputField(desc="the current skill document (Markdown)")
-    trajectories: str = dspy.InputField(desc="failed examples: inputs, the model's output, expected output, feedback")
+    evidence: str = dspy.InputField(desc="failed examples grouped by pattern, with contrasting solved inputs")
     edit_budget: int = dspy.InputField(desc="the maximum number of edits to propose")
-    rejected_edits: str = dspy.InputField(desc="edits tried before that made validation worse: do not repeat them")
+    rejected_edits: str = dspy.InputField(
+        desc="edits tried this epoch that did not raise the validation score (score before -> after); "
+        "propose one again only if the evidence calls for it, corrected"
+    )
     optimizer_memory: str = dspy.InputField(desc="lessons from earlier epochs about which edits helped")
-    failure_summary: str = dspy.OutputField(desc="one or two sentences naming the failure patterns")
+    failure_summary: str = dspy.OutputField(desc="one or two sentences naming the failure patterns and their cues")
     edits: list[ProposedEdit] = dspy.OutputField(desc="the edits, most important first")
 
 
 class ReflectSuccesses(dspy.Signature):
-    """You are the success analyst of a skill: a Markdown document of rules that a language model follows
-    when it solves a task. Below are examples the model solved correctly. Find what made them succeed that
-    the skill does not state yet, and propose edits that write it down as general rules, so the behaviour is
-    kept. Propose nothing when the skill already covers it."""
+    """You improve a skill: a Markdown document of rules that a language model (the program) reads as part of
+    its instructions when it does the task described in `task`. Below are examples the program solved
+    correctly. Find what decided the correct answer that the skill does not state yet, and write it down as
+    general rules so the behaviour is kept. Propose nothing when the skill already covers it."""
 
+    task: str = dspy.InputField(desc="the program: each predictor's instructions and typed input/output fields")
     skill: str = dspy.InputField(desc="the current skill document (Markdown)")
-    trajectories: str = dspy.InputField(desc="solved examples: inputs, the model's output, feedback")
+    evidence: str = dspy.InputField(desc="solved examples: inputs, the program's output, feedback")
     edit_budget: int = dspy.InputField(desc="the maximum number of edits to propose")
-    rejected_edits: str = dspy.InputField(desc="edits tried before that made validation worse: do not repeat them")
+    rejected_edits: str = dspy.InputField(
+        desc="edits tried this epoch that did not raise the validation score (score before -> after); "
+        "propose one again only if the evidence calls for it, corrected"
+    )
     optimizer_memory: str = dspy.InputField(desc="lessons from earlier epochs about which edits helped")
-    failure_summary: str = dspy.OutputField(desc="one or two sentences naming what the successes have in common")
+    failure_summary: str = dspy.OutputField(desc="one or two sentences naming what decided the correct answers")
     edits: list[ProposedEdit] = dspy.OutputField(desc="the edits, most important first")
 
 
@@ -105,8 +113,10 @@ class AggregateEdits(dspy.Signature):
     analysts proposed the numbered edits below independently. Merge proposals that say the same thing into
     one edit, keep distinct ones, drop proposals that contradict a better-supported one, and list for every
     edit you output the numbers of the proposals it merges in `merged_from`. Do not invent new rules.
-    Targets of replace/insert_after/delete must stay exact text from the current skill."""
+    Targets of replace/insert_after/delete must stay exact text from the current skill. When a proposal from
+    failure analysis and one from success analysis conflict, keep the failure analysis's: it fixes errors."""
 
+    task: str = dspy.InputField(desc="the program: each predictor's instructions and typed input/output fields")
     skill: str = dspy.InputField(desc="the current skill document (Markdown)")
     proposals: str = dspy.InputField(desc="numbered proposals with their support counts")
     edit_budget: int = dspy.InputField(desc="how many edits the step will keep at most")
@@ -125,7 +135,8 @@ class SlowUpdate(dspy.Signature):
 
     skill: str = dspy.InputField(desc="the current skill document (Markdown)")
     previous_guidance: str = dspy.InputField(desc="the guidance written at the last epoch boundary")
-    comparison: str = dspy.InputField(desc="per-example results with the old and the current skill")
+    task: str = dspy.InputField(desc="the program: each predictor's instructions and typed input/output fields")
+    comparison: str = dspy.InputField(desc="per-example outputs with the old and with the current skill")
     optimizer_memory: str = dspy.InputField(desc="lessons from earlier epochs about which edits helped")
     guidance: str = dspy.OutputField(desc="the new guidance: 3 to 8 Markdown bullet points")
 

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillopt_dspy.edits import Edit
+from skillopt_dspy.edits import Edit, RejectedEdit
 from skillopt_dspy.results import EpochRecord, StepRecord
 from skillopt_dspy.scoring import Score
 from skillopt_dspy.skill import skill_hash
@@ -73,7 +73,7 @@ class RunState:
     epoch: int = 0
     epoch_start_skill: str = ""
     epochs_done: int = 0
-    rejected: list[Edit] = field(default_factory=list)
+    rejected: list[RejectedEdit] = field(default_factory=list)  # the rejected-edit buffer (every epoch's)
     meta_skill: str = ""
     usage: dict[str, Any] = field(default_factory=dict)
     val_scores: dict[str, list[Score]] = field(default_factory=dict)
@@ -93,7 +93,9 @@ class RunState:
         data = dict(data)
         if data.pop("version", None) != STATE_VERSION:
             raise IncompatibleRunError("state.json was written by another version of skillopt-dspy")
-        data["rejected"] = [Edit(**e) for e in data.get("rejected", [])]
+        data["rejected"] = [
+            RejectedEdit(**e) if "edit" in e else RejectedEdit(edit=Edit(**e)) for e in data.get("rejected", [])
+        ]
         data["val_scores"] = {h: [Score(**s) for s in v] for h, v in data.get("val_scores", {}).items()}
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 

@@ -22,6 +22,7 @@ import dspy
 from tqdm.auto import tqdm
 
 from skillopt_dspy.budget import Budget, Usage
+from skillopt_dspy.edits import RejectedEdit
 from skillopt_dspy.events import Emitter, SkillOptCallback
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.results import EpochRecord, SkillOptResult, StepRecord
@@ -36,6 +37,7 @@ from skillopt_dspy.stages.rollout import ErrorLimit, rollout
 from skillopt_dspy.stages.select import select
 from skillopt_dspy.stages.update import update
 from skillopt_dspy.state import RunDir, RunState, check_compatible
+from skillopt_dspy.task import describe_task
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -112,6 +114,7 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * settings.epochs
         self._programs: dict[str, dspy.Module] = {}
         self._max_unit_tokens = 0  # the most tokens one step or epoch boundary used so far (budget look-ahead)
+        self.task = describe_task(student, predictors)  # shown to every reflection call
 
     # ---- helpers -------------------------------------------------------------------------------------
     def fingerprint(self) -> dict:
@@ -134,8 +137,9 @@ class Trainer:
         """The most LM calls by role, and metric calls, one ``"step"`` or ``"epoch"`` boundary may make."""
         s, n_val = self.s, len(self.valset)
         if unit == "step":
-            reflect_calls = math.ceil(s.batch_size / s.minibatch_size) + 1
-            aggregate_calls = max(0, math.ceil((reflect_calls - 1) / (s.aggregate_fan_in - 1)))
+            reflect_calls = math.ceil(s.batch_size / s.minibatch_size) + 1  # failure + success minibatches
+            # failures and successes merge separately, then once together: at most two more calls than one tree
+            aggregate_calls = max(0, math.ceil((reflect_calls - 1) / (s.aggregate_fan_in - 1))) + 2
             target = s.batch_size + n_val  # the batch, then a new candidate on the whole valset
             return {"target": target, "reflection": reflect_calls + aggregate_calls, "metric_calls": target}
         target = (2 * min(s.slow_update_samples, len(self.trainset)) + n_val) if s.use_slow_update else 0
@@ -330,10 +334,17 @@ class Trainer:
         train_score = gate_value([t.score for t in trajectories], self.s.gate, self.s.mixed_weight)
         errors: list[str] = []
         memory = state.meta_skill if self.s.use_meta_skill else ""
-        common = {"skill": state.skill, "edit_budget": budget, "memory": memory, "lm": self.reflection_lm}
+        common = {
+            "skill": state.skill,
+            "task": self.task,
+            "edit_budget": budget,
+            "memory": memory,
+            "lm": self.reflection_lm,
+        }
+        rejected = [r for r in state.rejected if r.epoch == epoch]  # the buffer is reset each epoch
         patches = reflect(
             trajectories,
-            rejected=state.rejected,
+            rejected=rejected,
             runner=self.runner,
             minibatch_size=self.s.minibatch_size,
             seed=self.s.seed + step,
@@ -341,7 +352,7 @@ class Trainer:
             **common,
         )
         merged = aggregate(patches, runner=self.runner, fan_in=self.s.aggregate_fan_in, errors=errors, **common)
-        selection = select(merged.edits, edit_budget=budget, rejected=state.rejected, skill=state.skill)
+        selection = select(merged.edits, edit_budget=budget, rejected=[r.edit for r in rejected], skill=state.skill)
         candidate = update(state.skill, selection.selected)
         decision = None
         if candidate.applied:
@@ -356,7 +367,16 @@ class Trainer:
             if decision.accepted:
                 state.skill, state.val_score = candidate.text, decision.candidate_score
             else:
-                state.rejected.extend(candidate.applied)
+                state.rejected.extend(
+                    RejectedEdit(
+                        edit=e,
+                        step=step,
+                        epoch=epoch,
+                        incumbent_score=decision.incumbent_score,
+                        candidate_score=decision.candidate_score,
+                    )
+                    for e in candidate.applied
+                )
         record = StepRecord(
             epoch=epoch,
             step=step,

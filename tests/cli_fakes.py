@@ -38,7 +38,7 @@ def _reflect(call: Call) -> dict:
         return {name: "Follow the rules for each first letter." for name in call.outputs}
     if not call.outputs:
         return "```\nFollow the rules for each first letter.\n```"
-    failed = re.findall(r"FAILED[^\n]*\nInputs:\n  input: (\w+)", call.inputs.get("trajectories", ""))
+    failed = re.findall(r"### Failed example \d+\nInput:\n  input: (\w+)", call.inputs.get("evidence", ""))
     edits = [{"op": "add", "target": "Rules", "content": r} for r in dict.fromkeys(rule_for(w) for w in failed)]
     return {"failure_summary": "missing rules", "edits": edits}
 

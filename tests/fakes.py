@@ -42,9 +42,10 @@ def group_metric(example, prediction, trace=None):
     return dspy.Prediction(score=float(ok), feedback="" if ok else f"expected {example.group}, got {prediction.group}")
 
 
-def failed_words(trajectories: str) -> list[str]:
-    blocks = trajectories.split("### Example")
-    return [m.group(1) for b in blocks if "FAILED" in b for m in [re.search(r"word: (\w+)", b)] if m]
+def failed_words(evidence: str) -> list[str]:
+    """The words of the failed examples in a failure analyst's evidence."""
+    blocks = evidence.split("### Failed example")[1:]
+    return [m.group(1) for b in blocks for m in [re.search(r"word: (\w+)", b)] if m]
 
 
 def rule_reflector(harmful_once: bool = False) -> Callable[[Call], dict]:
@@ -74,7 +75,7 @@ def rule_reflector(harmful_once: bool = False) -> Callable[[Call], dict]:
             and "Always answer gamma" not in call.inputs.get("rejected_edits", "")
         ):
             return {"failure_summary": "be bold", "edits": [{"op": "add", "target": "Rules", "content": HARMFUL}]}
-        words = failed_words(call.inputs.get("trajectories", ""))
+        words = failed_words(call.inputs.get("evidence", ""))
         rules = list(dict.fromkeys(rule_for(w) for w in words))
         edits = [{"op": "add", "target": "Rules", "content": r, "rationale": "first letter"} for r in rules]
         return {"failure_summary": f"{len(words)} words had no rule", "edits": edits}

@@ -21,7 +21,10 @@ WORDS = {
 }
 FAKES = ["--lm", "tests.cli_fakes:target", "--reflection-lm", "tests.cli_fakes:reflector"]
 # Like the installed `skillopt-dspy` script: -I keeps the current directory off sys.path.
-SCRIPT = "import sys; from skillopt_dspy.cli import main; sys.exit(main(sys.argv[1:]))"
+# -I keeps the user's environment out; the checkout under test goes first on the path (not an installed copy).
+SCRIPT = (
+    f"import sys; sys.path.insert(0, {str(ROOT)!r}); from skillopt_dspy.cli import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 def write_split_dir(root: Path) -> Path:

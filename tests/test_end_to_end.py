@@ -39,16 +39,19 @@ def test_validation_rises_to_the_maximum_and_the_harmful_edit_is_rejected():
     assert HARMFUL not in compiled.skill
 
     harmful_steps = [s for s in res.history if any(e["content"] == HARMFUL for e in s.applied)]
-    assert len(harmful_steps) == 1
-    step = harmful_steps[0]
-    assert step.gate is not None and not step.accepted
-    assert step.gate["candidate_score"] < step.gate["incumbent_score"]
-    assert [e["content"] for e in step.rejected] == [HARMFUL]
-
-    # The rejected edit reached the later reflection prompts and was never proposed again.
-    later = [c for c in engine_of(reflection).calls if "rejected_edits" in c.inputs]
-    assert any("Always answer gamma" in c.inputs["rejected_edits"] for c in later)
-    assert all(HARMFUL not in str(s.proposed) for s in res.history if s.step > step.step)
+    assert harmful_steps, "the scripted reflector proposes the harmful edit once per epoch"
+    for step in harmful_steps:
+        assert step.gate is not None and not step.accepted
+        assert step.gate["candidate_score"] < step.gate["incumbent_score"]
+        assert [e["content"] for e in step.rejected] == [HARMFUL]
+    # The rejected-edit buffer is a hint reset each epoch: within an epoch the edit reached the later
+    # reflection prompts (with its scores) and was not proposed again; the next epoch starts afresh.
+    first = harmful_steps[0]
+    same_epoch_later = [s for s in res.history if s.epoch == first.epoch and s.step > first.step]
+    assert all(HARMFUL not in str(s.proposed) for s in same_epoch_later)
+    later = [c for c in engine_of(reflection).calls if "Always answer gamma" in c.inputs.get("rejected_edits", "")]
+    assert later and all("validation fell" in c.inputs["rejected_edits"] for c in later)
+    assert len({s.epoch for s in harmful_steps}) == len(harmful_steps)  # at most once per epoch
 
     # Scores never go down; every accepted step strictly improved validation.
     vals = [s.val_score for s in res.history]
@@ -89,5 +92,45 @@ def test_a_program_returning_a_str_trains_end_to_end(tmp_path):
     assert set(got) == {str}, "the metric gets the program's return value as is"
     assert compiled.detailed_results.best_val_score == 1.0
     assert compiled.detailed_results.epochs[0].slow_update is not None
-    shown = [c.inputs["trajectories"] for c in engine_of(reflection).calls if "trajectories" in c.inputs]
+    shown = [c.inputs["evidence"] for c in engine_of(reflection).calls if "evidence" in c.inputs]
     assert any("output: " in t for t in shown), "the reflection prompt shows the str output"
+
+
+def test_replace_insert_after_and_delete_edits_flow_through_select_update_and_gate():
+    wrong = '## Rules\n- Always answer gamma.\n- Words starting with "a" are gamma.\n'
+
+    def fixer(call):
+        if "proposals" in call.inputs:  # aggregation: keep every proposal
+            return rule_reflector()(call)
+        skill = call.inputs.get("skill", "")
+        if "Always answer gamma" not in skill:
+            return {"failure_summary": "fixed", "edits": []}
+        edits = [
+            {"op": "delete", "target": "- Always answer gamma."},
+            {"op": "replace", "target": '"a" are gamma', "content": '"a" are alpha'},  # a two-word fix
+            {"op": "insert_after", "target": "## Rules", "content": '- Words starting with "b" are alpha.'},
+        ]
+        return {"failure_summary": "a wrong rule and a harmful one", "edits": edits}
+
+    target = fake_lm(target_handler, name="fake/target")
+    reflection = fake_lm(fixer, name="fake/reflect")
+    with dspy.context(lm=target):
+        compiled = SkillOpt(
+            metric=group_metric,
+            reflection_lm=reflection,
+            batch_size=6,
+            epochs=1,
+            learning_rate=3,
+            num_threads=2,
+            progress=False,
+            use_slow_update=False,
+            initial_skill=wrong,
+        ).compile(WordGroup(), trainset=ex("apple bird sun axe bee rock".split()), valset=ex("ant bat sea".split()))
+    step = compiled.detailed_results.history[0]
+    assert [(r["edit"]["op"], r["applied"]) for r in step.apply_reports] == [
+        ("delete", True),
+        ("replace", True),
+        ("insert_after", True),
+    ]
+    assert step.accepted and not step.dropped
+    assert compiled.skill == '## Rules\n- Words starting with "b" are alpha.\n- Words starting with "a" are alpha.\n'

@@ -1,8 +1,10 @@
 """Aggregate: merge the patches of one step into one, keeping support counts.
 
 Exact duplicates (same op, target and content up to whitespace and case) are merged without an LM call.
-When more than one patch remains, the reflection LM merges similar edits hierarchically: groups of
-``fan_in`` patches in parallel, then the merged results, until one patch is left. Support of a merged
+The failure analysts' patches are merged first, then the success analysts', each hierarchically (groups of
+``fan_in`` patches in parallel, then the merged results, until one is left); a final merge joins the two
+and, where they conflict, keeps the failure side (it fixes errors; the success side only writes down what
+already works). Support of a merged
 edit is the sum of the support of the proposals it names in ``merged_from``, computed here rather than
 trusted from the LM. A merge call that fails falls back to the deduplicated union (counted as an
 ``aggregate_error`` fault), so no proposal is lost to a malformed answer.
@@ -47,10 +49,18 @@ def format_proposals(edits: Sequence[Edit]) -> str:
 
 
 def _merge_group(
-    edits: list[Edit], *, skill: str, edit_budget: int, memory: str, runner: Runner, errors: list[str] | None
+    edits: list[Edit],
+    *,
+    skill: str,
+    task: str,
+    edit_budget: int,
+    memory: str,
+    runner: Runner,
+    errors: list[str] | None,
 ) -> list[Edit]:
     try:
         out = dspy.Predict(AggregateEdits)(
+            task=task or "(not described)",
             skill=skill or "(empty: no rules yet)",
             proposals=format_proposals(edits),
             edit_budget=edit_budget,
@@ -75,10 +85,19 @@ def _merge_group(
     return dedupe(result)
 
 
+def _merge_levels(groups: list[list[Edit]], merge_chunk, *, fan_in: int, runner: Runner, lm: dspy.BaseLM) -> list[Edit]:
+    """Merge ``groups`` ``fan_in`` at a time, level by level, until one list of edits is left."""
+    while len(groups) > 1:
+        chunks = [groups[i : i + fan_in] for i in range(0, len(groups), fan_in)]
+        groups = runner.map(merge_chunk, chunks, role_name="reflection", lm=lm, adapter=dspy.JSONAdapter())
+    return groups[0] if groups else []
+
+
 def aggregate(
     patches: Sequence[Patch],
     *,
     skill: str,
+    task: str = "",
     edit_budget: int,
     memory: str,
     lm: dspy.BaseLM,
@@ -86,21 +105,23 @@ def aggregate(
     fan_in: int = 4,
     errors: list[str] | None = None,
 ) -> Patch:
-    """Merge ``patches`` into one :class:`Patch` whose edits carry support counts."""
+    """Merge ``patches`` into one :class:`Patch` whose edits carry support counts: failures, successes, both."""
     reasoning = "\n".join(p.reasoning for p in patches if p.reasoning)
-    groups = [dedupe(p.edits) for p in patches if p.edits]
-    if len(groups) <= 1:
-        return Patch(edits=groups[0] if groups else [], reasoning=reasoning, source="aggregate")
-    while len(groups) > 1:
-        chunks = [groups[i : i + fan_in] for i in range(0, len(groups), fan_in)]
+    options = {"skill": skill, "task": task, "edit_budget": edit_budget, "memory": memory, "runner": runner}
 
-        def merge(chunk: list[list[Edit]]) -> list[Edit]:
-            edits = dedupe([e for g in chunk for e in g])
-            if len(chunk) == 1 or len(edits) <= 1:  # nothing from another analyst to merge with: no LM call
-                return edits
-            return _merge_group(
-                edits, skill=skill, edit_budget=edit_budget, memory=memory, runner=runner, errors=errors
-            )
+    def merge(chunk: list[list[Edit]]) -> list[Edit]:
+        edits = dedupe([e for g in chunk for e in g])
+        if len(chunk) == 1 or len(edits) <= 1:  # nothing from another analyst to merge with: no LM call
+            return edits
+        return _merge_group(edits, errors=errors, **options)
 
-        groups = runner.map(merge, chunks, role_name="reflection", lm=lm, adapter=dspy.JSONAdapter())
-    return Patch(edits=groups[0], reasoning=reasoning, source="aggregate")
+    sides = []
+    for source in ("failure", "success"):
+        groups = [dedupe(p.edits) for p in patches if p.edits and p.source == source]
+        sides.append(_merge_levels(groups, merge, fan_in=fan_in, runner=runner, lm=lm))
+    failures, successes = sides
+    if failures and successes:
+        (edits,) = runner.map(merge, [[failures, successes]], role_name="reflection", lm=lm, adapter=dspy.JSONAdapter())
+    else:
+        edits = failures or successes
+    return Patch(edits=edits, reasoning=reasoning, source="aggregate")

@@ -31,6 +31,7 @@ from skillopt_dspy.skill import (
     skill_hash,
     write_region,
 )
+from skillopt_dspy.stages.evidence import clip_middle, evidence_budget, example_line
 from skillopt_dspy.stages.gate import decide
 from skillopt_dspy.stages.rollout import FATAL_ERRORS, Trajectory, prediction_fields
 
@@ -59,10 +60,19 @@ def _ask(trainer: Trainer, signature: type[dspy.Signature], output: str, fault: 
     return (answer or "").strip()
 
 
-def compare(before: list[Trajectory], after: list[Trajectory]) -> tuple[str, dict[str, int]]:
-    """Pair the two rollouts example by example; the prompt text and counts per category."""
+def _outputs(t: Trajectory, limit: int) -> str:
+    if t.prediction is None:
+        return f"none, the program failed ({clip_middle(t.error or '', limit)})"
+    return "; ".join(f"{k}: {clip_middle(str(v), limit)}" for k, v in prediction_fields(t.prediction).items())
+
+
+def compare(
+    before: list[Trajectory], after: list[Trajectory], *, budget_chars: int = 24_000
+) -> tuple[str, dict[str, int]]:
+    """Pair the two rollouts example by example: the prompt text (inputs, the old output, the current
+    output, the expected output, feedback; fitted to ``budget_chars``) and the counts per category."""
     counts = {"regressions": 0, "improvements": 0, "persistent_failures": 0, "stable_successes": 0}
-    lines = []
+    shown: list[tuple[int, str, Trajectory, Trajectory]] = []
     for i, (old, new) in enumerate(zip(before, after), 1):
         if old.failed and new.failed:
             kind = "persistent_failures"
@@ -73,19 +83,28 @@ def compare(before: list[Trajectory], after: list[Trajectory]) -> tuple[str, dic
         else:
             kind = "stable_successes"
         counts[kind] += 1
-        if kind == "stable_successes":
-            continue
-        inputs = "; ".join(f"{k}: {str(v)[:300]}" for k, v in new.example.inputs().items())
-        labels = "; ".join(f"{k}: {str(v)[:200]}" for k, v in new.example.labels().items())
-        shown = prediction_fields(new.prediction).items() if new.prediction is not None else ()
-        out = "; ".join(f"{k}: {str(v)[:200]}" for k, v in shown) or (new.error or "")
-        title = kind.replace("_", " ").rstrip("s").upper()
-        lines.append(
-            f"[{i}] {title} (old {old.score.soft:.2f} -> now {new.score.soft:.2f})\n"
-            f"  inputs: {inputs}\n  now output: {out}\n  expected: {labels}\n  feedback: {new.score.feedback[:300]}"
-        )
+        if kind != "stable_successes":
+            shown.append((i, kind, old, new))
+
+    def render(limit: int) -> str:
+        lines = []
+        for i, kind, old, new in shown:
+            title = kind.replace("_", " ").rstrip("s").upper()
+            labels = "; ".join(f"{k}: {clip_middle(str(v), limit)}" for k, v in new.example.labels().items())
+            lines.append(
+                f"[{i}] {title} (old {old.score.soft:.2f} -> now {new.score.soft:.2f})\n"
+                f"  inputs: {example_line(new.example, limit)}\n"
+                f"  old output: {_outputs(old, limit)}\n  now output: {_outputs(new, limit)}\n"
+                f"  expected: {labels}\n  feedback: {clip_middle(new.score.feedback, max(limit, 400))}"
+            )
+        return "\n\n".join(lines)
+
+    limit, body = 20_000, render(20_000)
+    while len(body) > budget_chars and limit > 80:
+        limit //= 2
+        body = render(limit)
     header = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
-    return header + "\n\n" + ("\n\n".join(lines) or "(no differences and no failures)"), counts
+    return header + "\n\n" + (body or "(no differences and no failures)"), counts
 
 
 def _line_core(text: str) -> str:
@@ -117,7 +136,8 @@ def slow_update(trainer: Trainer, state: RunState, epoch: int) -> dict:
     sample = [trainer.trainset[i] for i in ids]
     before = trainer.rollout(state.epoch_start_skill, sample)
     after = trainer.rollout(state.skill, sample)
-    comparison, counts = compare(before, after)
+    fixed = state.skill + trainer.task + state.meta_skill
+    comparison, counts = compare(before, after, budget_chars=evidence_budget(trainer.reflection_lm, fixed))
     previous = read_region(state.skill, SLOW_UPDATE_REGION) or ""
     record: dict = {"samples": ids, **counts, "previous_guidance": previous}
 
@@ -129,6 +149,7 @@ def slow_update(trainer: Trainer, state: RunState, epoch: int) -> dict:
             "slow_update_error",
             skill=state.skill,
             previous_guidance=previous or "(none yet)",
+            task=trainer.task,
             comparison=comparison,
             optimizer_memory=state.meta_skill if trainer.s.use_meta_skill else "(none yet)",
         )

@@ -1,8 +1,13 @@
 """Reflect: a failure analyst and a success analyst read minibatches of trajectories and propose edits.
 
-Failures come first, in minibatches of ``minibatch_size`` run in parallel; successes get one minibatch so
-what already works is written down too. A reflection call that fails (LM error, unparseable JSON) is counted
-as a ``reflect_error`` fault and logged; the step goes on with the other minibatches.
+Every call sees the task (each predictor's instructions and typed fields, see :mod:`skillopt_dspy.task`),
+the current skill, the evidence (see :mod:`skillopt_dspy.stages.evidence`: failures grouped by confusion
+with contrasting solved inputs, every predictor's step, fitted to the reflection LM's context), this
+epoch's rejected edits with their scores, and the optimizer's memory. Failures are analysed in minibatches
+of ``minibatch_size`` that keep each confusion group together; successes in minibatches too, all of them,
+so what already works is written down. ``ceil(failures / size) + ceil(successes / size)`` calls in
+parallel. A call that fails (LM error, unparseable JSON) is counted as a ``reflect_error`` fault and logged;
+the step goes on with the other minibatches.
 """
 
 from __future__ import annotations
@@ -14,69 +19,46 @@ from collections.abc import Sequence
 import dspy
 
 from skillopt_dspy.budget import Usage
-from skillopt_dspy.edits import Edit, Patch
+from skillopt_dspy.edits import Edit, Patch, RejectedEdit
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.signatures import ReflectFailures, ReflectSuccesses
-from skillopt_dspy.stages.rollout import FATAL_ERRORS, Trajectory, prediction_fields
+from skillopt_dspy.stages.evidence import evidence_budget, failure_evidence, failure_minibatches, success_evidence
+from skillopt_dspy.stages.rollout import FATAL_ERRORS, Trajectory
 
 logger = logging.getLogger(__name__)
 
-MAX_FIELD_CHARS = 800
+REJECTED_SHOWN = 20  # the most recent rejected edits shown to the analysts
 
 
-def _clip(value: object, limit: int = MAX_FIELD_CHARS) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more characters]"
+def format_rejected(rejected: Sequence[RejectedEdit], limit: int = REJECTED_SHOWN) -> str:
+    """The most recent rejected edits with their validation scores, one per line, for the reflection prompt.
 
-
-def format_trajectories(trajectories: Sequence[Trajectory]) -> str:
-    """Render trajectories for a reflection prompt: inputs, output, expected output, score and feedback."""
-    blocks = []
-    for i, t in enumerate(trajectories, 1):
-        verdict = "FAILED" if t.failed else "PASSED"
-        lines = [f"### Example {i} — {verdict} (score {t.score.soft:.2f})", "Inputs:"]
-        lines += [f"  {k}: {_clip(v)}" for k, v in t.example.inputs().items()]
-        if t.prediction is not None:
-            lines.append("Model output:")
-            lines += [f"  {k}: {_clip(v)}" for k, v in prediction_fields(t.prediction).items()]
-        elif t.error:
-            lines.append(f"Model output: none, the program failed ({_clip(t.error, 300)})")
-        labels = t.example.labels()
-        if len(labels.keys()):
-            lines.append("Expected:")
-            lines += [f"  {k}: {_clip(v)}" for k, v in labels.items()]
-        if t.score.feedback:
-            lines.append(f"Feedback: {_clip(t.score.feedback, 600)}")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
-
-
-def format_rejected(rejected: Sequence[Edit], limit: int = 20) -> str:
-    """The most recent rejected edits, one per line, for the reflection prompt."""
+    Example:
+        >>> edit = Edit(op="add", content="- Be terse.")
+        >>> format_rejected([RejectedEdit(edit=edit, step=2, incumbent_score=0.5, candidate_score=0.4)])
+        '- add at the end: "- Be terse." [step 3: validation fell 0.500 -> 0.400]'
+    """
     if not rejected:
         return "(none)"
-    return "\n".join(f"- {e.describe()}" for e in list(rejected)[-limit:])
+    return "\n".join(r.describe() for r in list(rejected)[-limit:])
 
 
 def minibatches(trajectories: Sequence[Trajectory], size: int, seed: int) -> list[tuple[str, list[Trajectory]]]:
-    """Failures first (all of them, in chunks of ``size``), then one minibatch of successes."""
+    """Failures first (confusion groups kept together, in chunks of ``size``), then every success in chunks."""
     failures = [t for t in trajectories if t.failed]
     successes = [t for t in trajectories if not t.failed]
-    batches: list[tuple[str, list[Trajectory]]] = [
-        ("failure", failures[i : i + size]) for i in range(0, len(failures), size)
-    ]
-    if successes:
-        rng = random.Random(seed)
-        batches.append(("success", rng.sample(successes, min(size, len(successes)))))
-    return batches
+    random.Random(seed).shuffle(successes)
+    batches = [("failure", b) for b in failure_minibatches(failures, size)]
+    return batches + [("success", successes[i : i + size]) for i in range(0, len(successes), size)]
 
 
 def reflect(
     trajectories: Sequence[Trajectory],
     *,
     skill: str,
+    task: str,
     edit_budget: int,
-    rejected: Sequence[Edit],
+    rejected: Sequence[RejectedEdit],
     memory: str,
     lm: dspy.BaseLM,
     runner: Runner,
@@ -84,27 +66,36 @@ def reflect(
     seed: int = 0,
     errors: list[str] | None = None,
 ) -> list[Patch]:
-    """Propose one :class:`Patch` per minibatch (failed calls yield none and are counted in ``runner.usage``)."""
+    """Propose one :class:`Patch` per minibatch (failed calls yield none and are counted in ``runner.usage``).
+
+    Example:
+        >>> patches = reflect(trajs, skill="", task=describe_task(program), edit_budget=4, rejected=[],
+        ...                   memory="", lm=lm, runner=runner, minibatch_size=8)  # doctest: +SKIP
+    """
     batches = minibatches(trajectories, minibatch_size, seed)
-    rejected_text = format_rejected(rejected)
+    successes = [t for t in trajectories if not t.failed]
+    common = {
+        "task": task or "(not described)",
+        "skill": skill or "(empty: no rules yet)",
+        "edit_budget": edit_budget,
+        "rejected_edits": format_rejected(rejected),
+        "optimizer_memory": memory or "(none yet)",
+    }
+    fixed = "\n".join(str(v) for v in common.values()) + (ReflectFailures.instructions or "")
+    budget = evidence_budget(lm, fixed)
     usage: Usage = runner.usage
 
     def one(item: tuple[str, list[Trajectory]]) -> Patch | None:
         source, batch = item
-        predictor = dspy.Predict(ReflectFailures if source == "failure" else ReflectSuccesses)
+        failed = source == "failure"
+        evidence = failure_evidence(batch, successes, budget) if failed else success_evidence(batch, budget)
         try:
-            out = predictor(
-                skill=skill or "(empty: no rules yet)",
-                trajectories=format_trajectories(batch),
-                edit_budget=edit_budget,
-                rejected_edits=rejected_text,
-                optimizer_memory=memory or "(none yet)",
-            )
+            out = dspy.Predict(ReflectFailures if failed else ReflectSuccesses)(evidence=evidence, **common)
         except FATAL_ERRORS:
             raise
         except Exception as exc:
             usage.count_fault("reflect_error")
-            message = f"{source} reflection failed: {type(exc).__name__}: {_clip(exc, 300)}"
+            message = f"{source} reflection failed: {type(exc).__name__}: {str(exc)[:300]}"
             logger.warning(message)
             if errors is not None:
                 errors.append(message)

@@ -72,8 +72,9 @@ def test_reflect_signature_parses_under_constrained_decoding(lm):
 
     texts = {
         "skill": "## Rules\n- Answer with the queue only.",
-        "trajectories": "### Example 1 — FAILED (score 0.00)\nInputs:\n  ticket: I will file a chargeback\n"
-        "Model output:\n  queue: billing\nExpected:\n  queue: escalations\nFeedback: chargebacks go to escalations",
+        "evidence": '## Pattern 1: `queue` should be "escalations" but the program answered "billing" (1 example)\n'
+        "### Failed example 1\nInput:\n  ticket: I will file a chargeback\n"
+        "Program output:\n  queue: billing\nExpected:\n  queue: escalations\nFeedback: chargebacks go to escalations",
     }
     inputs = {
         name: 2 if field.annotation is int else texts.get(name, "(none)")

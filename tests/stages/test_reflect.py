@@ -1,53 +1,99 @@
+from typing import Literal
+
 import dspy
 
+from skillopt_dspy import SkillOpt
 from skillopt_dspy.budget import Usage
-from skillopt_dspy.edits import Edit
+from skillopt_dspy.edits import Edit, RejectedEdit
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.scoring import Score
-from skillopt_dspy.stages.reflect import format_trajectories, minibatches, reflect
+from skillopt_dspy.stages.evidence import failure_evidence, success_evidence
+from skillopt_dspy.stages.reflect import minibatches, reflect
 from skillopt_dspy.stages.rollout import Trajectory
-from tests.fakes import engine_of, fake_lm, rule_reflector
+from tests.fakes import GROUPS, engine_of, fake_lm, group_metric, rule_reflector
+from tests.fakes import word_examples as ex
 
 
-def traj(word, group, ok, feedback=""):
-    ex = dspy.Example(word=word, group=group).with_inputs("word")
-    pred = dspy.Prediction(group=group if ok else "unknown")
-    return Trajectory(ex, pred, Score(float(ok), float(ok), feedback))
+def traj(word, group, got, feedback=""):
+    example = dspy.Example(word=word, group=group).with_inputs("word")
+    ok = got == group
+    return Trajectory(example, dspy.Prediction(group=got), Score(float(ok), float(ok), feedback))
 
 
-def test_failures_first_in_minibatches_then_one_success_batch():
-    trajs = [traj(f"w{i}", "alpha", ok=i % 3 == 0) for i in range(12)]
+def test_failures_grouped_by_confusion_then_every_success_in_minibatches():
+    trajs = [
+        traj("ant", "alpha", "gamma"),
+        traj("bat", "alpha", "beta"),
+        traj("cow", "alpha", "gamma"),
+        traj("ink", "beta", "beta"),
+        traj("dog", "alpha", "gamma"),
+        *[traj(w, "gamma", "gamma") for w in ("rain", "rock", "sun", "sea", "star")],
+    ]
     batches = minibatches(trajs, 3, seed=0)
-    assert [s for s, _ in batches] == ["failure"] * 3 + ["success"]
-    assert all(len(b) <= 3 for _, b in batches)
-    assert sum(len(b) for s, b in batches if s == "failure") == 8
+    assert [s for s, _ in batches] == ["failure", "failure", "success", "success"]
+    first = [t.example.word for t in batches[0][1]]
+    assert first == ["ant", "cow", "dog"]  # the largest confusion (alpha answered as gamma) stays together
+    assert sum(len(b) for s, b in batches if s == "success") == 6  # all successes are analysed
 
 
-def test_format_shows_inputs_output_expected_and_feedback():
-    text = format_trajectories([traj("apple", "alpha", ok=False, feedback="expected alpha")])
-    assert "FAILED" in text and "word: apple" in text and "group: unknown" in text
-    assert "Expected:\n  group: alpha" in text and "Feedback: expected alpha" in text
+def test_failure_evidence_names_the_confusion_and_shows_contrasting_solved_inputs():
+    failures = [traj("ant", "alpha", "gamma", "expected alpha"), traj("axe", "alpha", "gamma")]
+    solved = [traj("sun", "gamma", "gamma"), traj("bee", "alpha", "alpha"), traj("ink", "beta", "beta")]
+    text = failure_evidence(failures, solved, budget_chars=10_000)
+    assert '`group` should be "alpha" but the program answered "gamma" (2 examples)' in text
+    assert "### Failed example 1\nInput:\n  word: ant" in text and "Feedback: expected alpha" in text
+    assert "Program output:\n  group: gamma" in text and "Expected:\n  group: alpha" in text
+    assert '(really are "gamma", answered correctly) word: sun' in text
+    assert '(also are "alpha", answered correctly) word: bee' in text
+    assert "ink" not in text  # a solved input of an unrelated answer is no contrast
 
 
-def test_reflect_proposes_patches_and_shows_rejected_edits():
+def test_evidence_fits_the_budget_by_cutting_long_inputs_first_and_keeps_the_feedback():
+    long_doc = "lorem ipsum " * 2_000
+    example = dspy.Example(doc=long_doc, label="x").with_inputs("doc")
+    feedback = "The label must be x because the document is an invoice. " * 3
+    t = Trajectory(example, dspy.Prediction(label="y"), Score(0.0, 0.0, feedback))
+    text = failure_evidence([t], [], budget_chars=3_000)
+    assert len(text) <= 3_000
+    assert "characters cut" in text and feedback.strip() in text
+    assert success_evidence([t], budget_chars=100_000).count("lorem ipsum") == 2_000  # whole when it fits
+
+
+def test_reflect_sends_task_evidence_and_this_epochs_rejected_edits_with_scores():
     lm = fake_lm(rule_reflector())
     usage = Usage()
-    trajs = [traj("apple", "alpha", False), traj("queen", "gamma", False), traj("igloo", "beta", True)]
-    rejected = [Edit(op="add", content="- Always answer gamma.")]
+    trajs = [traj("apple", "alpha", "unknown"), traj("queen", "gamma", "unknown"), traj("igloo", "beta", "beta")]
+    bad = RejectedEdit(
+        edit=Edit(op="add", content="- Always answer gamma."),
+        step=1,
+        epoch=0,
+        incumbent_score=0.5,
+        candidate_score=0.25,
+    )
     with Runner(2, usage) as runner:
         patches = reflect(
-            trajs, skill="", edit_budget=4, rejected=rejected, memory="", lm=lm, runner=runner, minibatch_size=8
+            trajs,
+            skill="",
+            task="Predictor `predict` (reads the skill)",
+            edit_budget=4,
+            rejected=[bad],
+            memory="",
+            lm=lm,
+            runner=runner,
+            minibatch_size=8,
         )
-    sources = sorted(p.source for p in patches)
-    assert sources == ["failure", "success"]
+    assert sorted(p.source for p in patches) == ["failure", "success"]
     failure = next(p for p in patches if p.source == "failure")
-    assert [e.content for e in failure.edits] == [
+    assert {e.content for e in failure.edits} == {
         '- Words starting with "a" are alpha.',
         '- Words starting with "q" are gamma.',
-    ]
+    }
     assert all(e.source == "failure" for e in failure.edits)
     assert usage.lm_calls == {"reflection": 2}
-    assert all("Always answer gamma" in c.inputs["rejected_edits"] for c in engine_of(lm).calls)
+    calls = engine_of(lm).calls
+    assert all("Always answer gamma" in c.inputs["rejected_edits"] for c in calls)
+    assert all("validation fell 0.500 -> 0.250" in c.inputs["rejected_edits"] for c in calls)
+    assert all(c.inputs["task"] == "Predictor `predict` (reads the skill)" for c in calls)
 
 
 def test_a_failed_reflection_is_counted_and_the_step_goes_on():
@@ -56,8 +102,9 @@ def test_a_failed_reflection_is_counted_and_the_step_goes_on():
     errors = []
     with Runner(1, usage) as runner:
         patches = reflect(
-            [traj("apple", "alpha", False)],
+            [traj("apple", "alpha", "beta")],
             skill="",
+            task="",
             edit_budget=2,
             rejected=[],
             memory="",
@@ -69,3 +116,67 @@ def test_a_failed_reflection_is_counted_and_the_step_goes_on():
     assert patches == []
     assert usage.faults == {"reflect_error": 1}
     assert errors and "failure reflection failed" in errors[0]
+
+
+# ---- a two-predictor program: the reflection prompt must show the task and every predictor's step ----------
+
+
+class FirstLetter(dspy.Signature):
+    """Write down the first letter of the word."""
+
+    word: str = dspy.InputField(desc="a lower-case English word")
+    letter: str = dspy.OutputField(desc="one lower-case letter")
+
+
+class LetterGroup(dspy.Signature):
+    """Name the group the letter belongs to."""
+
+    letter: str = dspy.InputField()
+    group: Literal["alpha", "beta", "gamma"] = dspy.OutputField()
+
+
+class TwoStep(dspy.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = dspy.Predict(FirstLetter)
+        self.second = dspy.Predict(LetterGroup)
+
+    def forward(self, word: str) -> dspy.Prediction:
+        return self.second(letter=self.first(word=word).letter)
+
+
+def two_step_target(call):
+    if "word" in call.inputs:
+        return {"letter": call.inputs["word"][:1]}
+    letter = call.inputs.get("letter", "")
+    told = f'Words starting with "{letter}" are ' in call.skill
+    return {"group": next(g for g, letters in GROUPS.items() if letter in letters) if told else "alpha"}
+
+
+def test_the_reflection_prompt_shows_instructions_field_descriptions_labels_and_every_step():
+    target = fake_lm(two_step_target, name="fake/target")
+    reflection = fake_lm(rule_reflector(), name="fake/reflect")
+    train, val = ex("quill rain sun ink jar apple".split()), ex("queen rock kite".split())
+    opt = SkillOpt(
+        metric=group_metric,
+        reflection_lm=reflection,
+        batch_size=6,
+        epochs=1,
+        num_threads=2,
+        progress=False,
+        predictors=["second"],
+    )
+    with dspy.context(lm=target):
+        compiled = opt.compile(TwoStep(), trainset=train, valset=val)
+    call = next(
+        c for c in engine_of(reflection).calls if "evidence" in c.inputs and "Failed example" in c.inputs["evidence"]
+    )
+    task = call.inputs["task"]
+    assert "Predictor `first` (does not read the skill)" in task and "Predictor `second` (reads the skill)" in task
+    assert "Instructions: Write down the first letter of the word." in task
+    assert "Input word (str): a lower-case English word" in task
+    assert 'Output group: one of "alpha", "beta", "gamma"' in task
+    evidence = call.inputs["evidence"]
+    assert "step 1, predictor `first`" in evidence and "step 2, predictor `second`" in evidence
+    assert "out letter: q" in evidence and "in  letter: q" in evidence
+    assert compiled.detailed_results.best_val_score > compiled.detailed_results.baseline_val_score

@@ -146,7 +146,8 @@ def train(args: argparse.Namespace) -> int:
     result = compiled.detailed_results
     summary = json.loads((log_dir / "summary.json").read_text(encoding="utf-8"))
     interrupted = result.stop_reason.startswith("interrupted")
-    if config.run.eval_test and "test" in ws.splits and not interrupted:
+    failed = result.stop_reason.startswith("stopped:")  # a systematic failure: the run kept what it accepted
+    if config.run.eval_test and "test" in ws.splits and not interrupted and not failed:
         logger.info("scoring the test split without and with the best skill")
         without = _evaluate(ws, "test", "")
         if result.best_skill.strip():
@@ -160,7 +161,7 @@ def train(args: argparse.Namespace) -> int:
         summary["config_keys_not_used"] = config.ignored_keys
     atomic_write_text(log_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
     print(summary_text(summary, log_dir))
-    return 130 if interrupted else 0
+    return 130 if interrupted else 1 if failed else 0
 
 
 def _by_role(counts: dict[str, int]) -> str:

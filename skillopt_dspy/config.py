@@ -115,7 +115,9 @@ class TrainConfig(_Section):
     minibatch_size: int = Field(8, ge=1, description="trajectories per reflection call")
     num_threads: int = Field(8, ge=1, description="one thread budget for rollouts, reflection and validation")
     seed: int = Field(0, description="shuffling and sampling seed")
-    max_errors: int | None = Field(None, ge=0, description="program exceptions tolerated; null: DSPy's max_errors")
+    max_errors: int | None = Field(
+        None, ge=0, description="program exceptions tolerated per evaluation; null: DSPy's max_errors"
+    )
     max_lm_calls: int | None = Field(None, ge=1, description="stop at a step boundary after this many LM calls")
     max_metric_calls: int | None = Field(None, ge=1, description="stop after this many metric calls")
     max_tokens: int | None = Field(None, ge=1, description="stop after this many tokens")

@@ -86,7 +86,8 @@ class SkillOpt(Teleprompter):
             again with the same ``log_dir`` resumes.
         initial_skill: skill text or path to a ``.md`` file to start from (default: empty).
         predictors: names of the predictors that get the skill (default: all).
-        max_errors: program exceptions tolerated over the run before it stops (default DSPy's).
+        max_errors: program exceptions tolerated within one evaluation (default DSPy's); more, or every example
+            of one evaluation raising, is a systematic failure: the run stops and returns what it accepted.
         use_slow_update, slow_update_samples, use_meta_skill, meta_skill: epoch-level mechanisms.
         max_lm_calls, max_metric_calls, max_tokens: budgets (ceilings): the run stops at a step boundary
             before a step whose most possible cost would cross one.

@@ -123,7 +123,10 @@ class EvalStore:
                     rec = json.loads(line)
                 except json.JSONDecodeError:
                     continue
-                self._records[(rec["skill"], rec["example"])] = rec
+                if rec.get("discarded"):
+                    self._records.pop((rec["skill"], rec["example"]), None)
+                else:
+                    self._records[(rec["skill"], rec["example"])] = rec
         self._file = open(path, "a", encoding="utf-8") if path is not None else None  # noqa: SIM115
 
     def get(self, skill: str, example: str) -> dict[str, Any] | None:
@@ -135,6 +138,16 @@ class EvalStore:
             self._records[(record["skill"], record["example"])] = record
             if self._file is not None:
                 self._file.write(json.dumps(record, default=str) + "\n")
+                self._file.flush()
+
+    def discard(self, skill: str, examples: list[str]) -> None:
+        """Forget evaluations (a tombstone line each), so that a resumed run evaluates them again."""
+        with self._lock:
+            for example in examples:
+                self._records.pop((skill, example), None)
+                if self._file is not None:
+                    self._file.write(json.dumps({"skill": skill, "example": example, "discarded": True}) + "\n")
+            if self._file is not None:
                 self._file.flush()
 
     def __len__(self) -> int:

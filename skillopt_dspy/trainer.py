@@ -33,7 +33,7 @@ from skillopt_dspy.stages import epoch as epoch_stage
 from skillopt_dspy.stages.aggregate import aggregate
 from skillopt_dspy.stages.gate import ValidationCache, decide
 from skillopt_dspy.stages.reflect import reflect
-from skillopt_dspy.stages.rollout import ErrorLimit, rollout
+from skillopt_dspy.stages.rollout import ErrorLimit, TooManyErrorsError, rollout
 from skillopt_dspy.stages.select import select
 from skillopt_dspy.stages.update import update
 from skillopt_dspy.state import RunDir, RunState, check_compatible
@@ -279,6 +279,9 @@ class Trainer:
             except KeyboardInterrupt:
                 state.stop_reason = "interrupted (KeyboardInterrupt); the state of the last finished step is saved"
                 logger.warning("SkillOpt %s", state.stop_reason)
+            except TooManyErrorsError as exc:  # the accepted skill is returned; a rerun continues from here
+                state.stop_reason = f"stopped: {exc}"
+                logger.error("SkillOpt %s", state.stop_reason)
             finally:
                 bar.close()
                 state.elapsed_s = time.perf_counter() - t0

@@ -28,7 +28,7 @@ FATAL_ERRORS = (LMAuthError, LMBillingError, LMConfigurationError)
 
 
 class TooManyErrorsError(RuntimeError):
-    """The program raised more than ``max_errors`` exceptions in this run."""
+    """One evaluation failed systematically: more than ``max_errors`` program errors, or every example."""
 
 
 @dataclass
@@ -63,19 +63,30 @@ def trace_steps(program: dspy.Module, trace: list) -> list[dict]:
 
 
 class ErrorLimit:
-    """Counts program exceptions over the whole run and stops it past ``max_errors``."""
+    """Tells a systematic failure from failed examples, within one evaluation (one rollout call).
+
+    A program error is a failed example: scored as a failure, counted, shown to Reflect. An evaluation with
+    more than ``max_errors`` of them, or one where every example (two or more) raised, is systematic (the
+    LM is down, the program is broken) and stops the run. Counting per evaluation, not over the run, keeps a
+    single example that always raises (a context overflow, say) from stopping a long run.
+    """
 
     def __init__(self, max_errors: int) -> None:
         self.max_errors = max_errors
-        self.count = 0
 
-    def add(self, n: int, last_error: str) -> None:
-        self.count += n
-        if self.count > self.max_errors:
-            raise TooManyErrorsError(
-                f"the program raised {self.count} exceptions (more than max_errors={self.max_errors}); "
-                f"last one: {last_error}. Fix the program or LM, or raise max_errors."
-            )
+    def check(self, errors: list[str], n_examples: int) -> None:
+        """Raise :class:`TooManyErrorsError` when ``errors`` among ``n_examples`` are systematic."""
+        n = len(errors)
+        if n > self.max_errors:
+            why = f"{n} of {n_examples} examples of one evaluation raised (more than max_errors={self.max_errors})"
+        elif n == n_examples and n >= 2:
+            why = f"every one of the {n} examples of one evaluation raised"
+        else:
+            return
+        raise TooManyErrorsError(
+            f"{why}; last error: {errors[-1]}. Fix the program or the LM (or raise max_errors), then compile "
+            "again with the same log_dir to continue."
+        )
 
 
 def _run_one(program: dspy.Module, example: dspy.Example, metric: Metric, pass_threshold: float, usage) -> Trajectory:
@@ -196,7 +207,12 @@ def rollout(
     if program_errors:
         logger.warning("%d program error(s) in this rollout; first: %s", len(program_errors), program_errors[0])
         if error_limit is not None:
-            error_limit.add(len(program_errors), program_errors[-1])
+            try:
+                error_limit.check(program_errors, len(trajectories))
+            except TooManyErrorsError:
+                if store is not None:  # a systematic failure is not this skill's result: a rerun retries it
+                    store.discard(skill_key, [example_key(t.example) for t in trajectories if t.error_kind])
+                raise
     metric_errors = [t.error for t in trajectories if t.error_kind == "metric"]
     if metric_errors:
         logger.warning("%d metric error(s) scored as failures; first: %s", len(metric_errors), metric_errors[0])

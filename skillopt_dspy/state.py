@@ -41,6 +41,10 @@ class IncompatibleRunError(ValueError):
     """``log_dir`` holds a run whose settings or data differ from this one."""
 
 
+class RunDirWriteError(OSError):
+    """Writing to ``log_dir`` failed (a full disk, say); what was saved before is intact."""
+
+
 class RunDirBusyError(RuntimeError):
     """Another process is training into the same ``log_dir``."""
 
@@ -128,6 +132,8 @@ class EvalStore:
                 else:
                     self._records[(rec["skill"], rec["example"])] = rec
         self._file = open(path, "a", encoding="utf-8") if path is not None else None  # noqa: SIM115
+        if self._file is not None and self._file.tell() and not path.read_bytes().endswith(b"\n"):
+            self._file.write("\n")  # a torn last line (a crash mid-write) must not swallow the next record
 
     def get(self, skill: str, example: str) -> dict[str, Any] | None:
         with self._lock:
@@ -137,8 +143,15 @@ class EvalStore:
         with self._lock:
             self._records[(record["skill"], record["example"])] = record
             if self._file is not None:
-                self._file.write(json.dumps(record, default=str) + "\n")
-                self._file.flush()
+                try:
+                    self._file.write(json.dumps(record, default=str) + "\n")
+                    self._file.flush()
+                except OSError as exc:
+                    raise RunDirWriteError(
+                        exc.errno,
+                        f"could not append to {self.path} ({exc.strerror or exc}); the evaluations saved before are "
+                        "intact: free space and compile again with the same log_dir to continue",
+                    ) from exc
 
     def discard(self, skill: str, examples: list[str]) -> None:
         """Forget evaluations (a tombstone line each), so that a resumed run evaluates them again."""
@@ -224,10 +237,13 @@ class RunDir:
         return path
 
     def save_state(self, state: RunState, history: list[StepRecord | EpochRecord]) -> None:
-        """History first, then the state that points past it: a crash between the two loses nothing."""
+        """History first, then the state that points past it: a crash between the two loses nothing
+        (:meth:`load` drops history records the state does not count yet)."""
         self.write_text("history.jsonl", "".join(json.dumps(r.to_dict(), default=str) + "\n" for r in history))
         self.write_json("state.json", state.to_dict())
         self.write_text("best_skill.md", state.skill)
+        if state.meta_skill:
+            self.write_text("meta_skill.md", state.meta_skill + "\n")
 
     def load(self) -> tuple[RunState, list[StepRecord | EpochRecord]] | None:
         """The saved state and history, or None when the directory holds no run."""
@@ -241,9 +257,9 @@ class RunDir:
             for line in hist_path.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     rec = json.loads(line)
-                    history.append(
-                        EpochRecord.from_dict(rec) if rec.get("kind") == "epoch" else StepRecord.from_dict(rec)
-                    )
+                    is_epoch = rec.get("kind") == "epoch"
+                    if (rec["epoch"] < state.epochs_done) if is_epoch else (rec["step"] < state.next_step):
+                        history.append(EpochRecord.from_dict(rec) if is_epoch else StepRecord.from_dict(rec))
         return state, history
 
 

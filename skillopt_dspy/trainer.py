@@ -7,6 +7,7 @@ boundary the epoch stage runs (slow update, meta-skill) and ``on_epoch_end`` fir
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -36,7 +37,7 @@ from skillopt_dspy.stages.reflect import reflect
 from skillopt_dspy.stages.rollout import ErrorLimit, TooManyErrorsError, rollout
 from skillopt_dspy.stages.select import select
 from skillopt_dspy.stages.update import update
-from skillopt_dspy.state import RunDir, RunState, check_compatible
+from skillopt_dspy.state import RunDir, RunDirWriteError, RunState, check_compatible
 from skillopt_dspy.task import describe_task
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(trainset) / settings.batch_size)
         self.total_steps = self.steps_per_epoch * settings.epochs
         self._programs: dict[str, dspy.Module] = {}
+        self._saved = "none"  # what the run dir holds, for the message when a save fails
         self._max_unit_tokens = 0  # the most tokens one step or epoch boundary used so far (budget look-ahead)
         self.task = describe_task(student, predictors)  # shown to every reflection call
 
@@ -206,8 +208,17 @@ class Trainer:
     def _save(self, state: RunState, history: list) -> None:
         state.usage = self.usage.snapshot()
         state.val_scores = self.val_cache.items()
-        if self.run_dir is not None:
+        if self.run_dir is None:
+            return
+        try:
             self.run_dir.save_state(state, history)
+        except OSError as exc:
+            raise RunDirWriteError(
+                exc.errno,
+                f"could not save the run in {self.run_dir.path} ({exc.strerror or exc}); the last saved state "
+                f"({self._saved}) is intact: free space and compile again with the same log_dir to continue",
+            ) from exc
+        self._saved = f"after {state.next_step} of {self.total_steps} steps, {state.epochs_done} epoch(s) closed"
 
     # ---- the loop ------------------------------------------------------------------------------------
     def _start(self) -> tuple[RunState, list]:
@@ -302,8 +313,9 @@ class Trainer:
                     break
                 epoch = finished_epochs - 1
                 steps = [r for r in history if isinstance(r, StepRecord) and r.epoch == epoch]
-                epoch_record = self._measured(epoch_stage.end_epoch, self, state, epoch, steps)
-                history.append(epoch_record)
+                work = copy.deepcopy(state)  # an interrupted boundary leaves ``state`` as it was
+                epoch_record = self._measured(epoch_stage.end_epoch, self, work, epoch, steps)
+                self._commit(state, work, history, epoch_record)
                 state.elapsed_s = time.perf_counter() - t0
                 self._save(state, history)
                 self.events.epoch_end(epoch_record)
@@ -313,14 +325,21 @@ class Trainer:
                 break
             if self._out_of_budget(state, "step"):
                 break
-            record = self._measured(self._step, state, state.next_step)
-            state.next_step += 1
-            history.append(record)
+            work = copy.deepcopy(state)  # an interrupted step leaves ``state`` as it was
+            record = self._measured(self._step, work, state.next_step)
+            work.next_step += 1
+            self._commit(state, work, history, record)
             state.elapsed_s = time.perf_counter() - t0
             self._save(state, history)
             bar.update(1)
             bar.set_postfix(val=f"{state.val_score:.3f}")
             self.events.step_end(record)
+
+    @staticmethod
+    def _commit(state: RunState, work: RunState, history: list, record: StepRecord | EpochRecord) -> None:
+        """Make a finished unit's state and record the run's, together (what a save then writes)."""
+        history.append(record)
+        vars(state).update(vars(work))
 
     def _step(self, state: RunState, step: int) -> StepRecord:
         started = time.perf_counter()

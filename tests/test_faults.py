@@ -4,12 +4,15 @@ A fault is a failed example or a failed call, counted and reported; the run stop
 failure, and then returns what it accepted, with its state saved so that a rerun continues.
 """
 
+import errno
 import json
 
 import dspy
+import pytest
 
 from skillopt_dspy import SkillOpt
-from tests.fakes import WordGroup, fake_lm, group_metric, rule_reflector, target_handler, word_examples
+from skillopt_dspy.skill import skill_hash
+from tests.fakes import WordGroup, fake_lm, group_metric, rule_for, rule_reflector, target_handler, word_examples
 
 TRAIN = word_examples("apple ant bird bat cat cow ink ivy jar jet kite kelp queen quill".split())
 VAL = word_examples("axe bee cup inn jam key quiz".split())
@@ -68,3 +71,79 @@ def test_a_systematic_failure_returns_what_was_accepted_and_a_rerun_continues(tm
     assert again.stop_reason == "completed all epochs"
     assert [s.step for s in again.history] == list(range(len(again.history)))
     assert again.best_val_score == 1.0
+
+
+def history_rows(log_dir):
+    """history.jsonl without what legitimately differs between processes (time, counters)."""
+    rows = [json.loads(line) for line in (log_dir / "history.jsonl").read_text().splitlines()]
+    for row in rows:
+        row.pop("usage", None)
+        row.pop("seconds", None)
+    return rows
+
+
+def wise_reflector(call):
+    """One rule per step (with learning_rate=1); the slow update writes every rule: it is accepted."""
+    if "guidance" in call.outputs:
+        return {"guidance": "\n".join(dict.fromkeys(rule_for(w) for w in "axe bee cup inn jam key quiz".split()))}
+    return rule_reflector()(call)
+
+
+def test_ctrl_c_during_the_meta_skill_call_saves_the_epoch_boundary_whole_or_not_at_all(tmp_path):
+    full = compile_with(target_handler, wise_reflector, log_dir=tmp_path / "full", learning_rate=1)
+    assert full.detailed_results.epochs[0].slow_update["accepted"], "the slow update changes the skill"
+
+    def interrupted(call):
+        if "notes" in call.outputs:  # the meta-skill call, after the slow update was accepted
+            raise KeyboardInterrupt
+        return wise_reflector(call)
+
+    first = compile_with(target_handler, interrupted, log_dir=tmp_path / "run", learning_rate=1).detailed_results
+    assert first.stop_reason.startswith("interrupted")
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    last_step = history_rows(tmp_path / "run")[-1]
+    assert state["epochs_done"] == 0 and last_step["kind"] == "step"
+    assert skill_hash(state["skill"]) == last_step["skill_hash"], "no slow-update guidance without its epoch record"
+    assert first.best_skill == state["skill"]
+
+    resumed = compile_with(target_handler, wise_reflector, log_dir=tmp_path / "run", learning_rate=1)
+    assert resumed.skill == full.skill
+    assert history_rows(tmp_path / "run") == history_rows(tmp_path / "full")
+
+
+def test_a_full_disk_is_a_clear_error_and_the_last_saved_state_stays_intact(tmp_path, monkeypatch):
+    import skillopt_dspy.state as state_module
+
+    real_write = state_module.atomic_write_text
+    saves = {"state": 0}
+
+    def write(path, text):
+        if path.name == "state.json":
+            saves["state"] += 1
+            if saves["state"] == 3:  # the initial save, step 1, then the disk is full
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, text)
+
+    monkeypatch.setattr(state_module, "atomic_write_text", write)
+    with pytest.raises(OSError, match=r"could not save the run in .*No space left on device.*after 1 of 4 steps.*"):
+        compile_with(target_handler, log_dir=tmp_path / "run")
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["next_step"] == 1
+    monkeypatch.setattr(state_module, "atomic_write_text", real_write)
+
+    resumed = compile_with(target_handler, log_dir=tmp_path / "run")  # space freed: the run continues
+    full = compile_with(target_handler, log_dir=tmp_path / "full")
+    assert resumed.skill == full.skill
+    assert history_rows(tmp_path / "run") == history_rows(tmp_path / "full")
+
+
+def test_a_torn_last_line_of_evals_jsonl_does_not_swallow_the_next_record(tmp_path):
+    from skillopt_dspy.state import EvalStore
+
+    path = tmp_path / "evals.jsonl"
+    path.write_text(json.dumps({"skill": "s", "example": "a", "score": 1}) + "\n" + '{"skill": "s", "exa')
+    store = EvalStore(path)
+    store.add({"skill": "s", "example": "b", "score": 0})
+    store.close()
+    again = EvalStore(path)
+    assert again.get("s", "a") is not None and again.get("s", "b") is not None

@@ -218,9 +218,7 @@ def end_epoch(trainer: Trainer, state: RunState, epoch: int, steps: list[StepRec
     if trainer.s.use_meta_skill:
         notes = update_meta_skill(trainer, state, steps)
         if notes is not None:
-            state.meta_skill = notes
-            if trainer.run_dir is not None:
-                trainer.run_dir.write_text("meta_skill.md", notes + "\n")
+            state.meta_skill = notes  # meta_skill.md is written with the state, when the boundary is committed
     state.epochs_done = epoch + 1
     state.epoch_start_skill = state.skill
     return EpochRecord(

@@ -265,10 +265,15 @@ class RunDir:
 
 def check_compatible(saved: dict[str, Any], current: dict[str, Any]) -> None:
     """Raise :class:`IncompatibleRunError` naming every setting that differs between two fingerprints."""
+    from skillopt_dspy.fingerprint import HASHED
+
     diffs = [k for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
     if diffs:
-        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in diffs[:6])
+        named = [
+            HASHED[k] + " changed" if k in HASHED else f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in diffs
+        ]
         raise IncompatibleRunError(
-            f"log_dir holds a run with different settings ({detail}). Use another log_dir, or pass "
-            "restart=True to compile (--restart on the command line) to start over in this one."
+            f"log_dir holds a run with different settings ({'; '.join(named[:6])}); its saved scores and steps "
+            "would not be this run's. Use another log_dir, or pass restart=True to compile (--restart on the "
+            "command line) to start over in this one."
         )

@@ -8,7 +8,6 @@ boundary the epoch stage runs (slow update, meta-skill) and ``on_epoch_end`` fir
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 import math
@@ -25,6 +24,7 @@ from tqdm.auto import tqdm
 from skillopt_dspy.budget import Budget, Usage
 from skillopt_dspy.edits import RejectedEdit
 from skillopt_dspy.events import Emitter, SkillOptCallback
+from skillopt_dspy.fingerprint import run_fingerprint
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.results import EpochRecord, SkillOptResult, StepRecord
 from skillopt_dspy.schedule import edit_budget
@@ -66,14 +66,6 @@ class TrainSettings:
     use_meta_skill: bool = True
     budget: Budget = field(default_factory=Budget)
     progress: bool = True
-
-
-def _examples_digest(examples: list[dspy.Example]) -> str:
-    h = hashlib.sha256()
-    for ex in examples:
-        h.update(json.dumps(ex.toDict(), sort_keys=True, default=str).encode())
-        h.update(json.dumps(sorted(ex.inputs().keys())).encode())
-    return h.hexdigest()[:16]
 
 
 class Trainer:
@@ -120,20 +112,8 @@ class Trainer:
 
     # ---- helpers -------------------------------------------------------------------------------------
     def fingerprint(self) -> dict:
-        s = self.s
-        return {
-            "program": type(self.student).__name__,
-            "trainset": _examples_digest(self.trainset),
-            "valset": _examples_digest(self.valset),
-            "initial_skill": skill_hash(self.initial_skill),
-            "predictors": self.predictors,
-            **{k: getattr(s, k) for k in ("gate", "mixed_weight", "pass_threshold", "learning_rate")},
-            **{k: getattr(s, k) for k in ("min_learning_rate", "lr_scheduler", "batch_size", "epochs")},
-            **{k: getattr(s, k) for k in ("minibatch_size", "seed", "use_slow_update", "use_meta_skill")},
-            "slow_update_samples": s.slow_update_samples,
-            "lm": getattr(self.lm, "model", None),
-            "reflection_lm": getattr(self.reflection_lm, "model", None),
-        }
+        """What a resumed run must share with the saved one (see :mod:`skillopt_dspy.fingerprint`)."""
+        return run_fingerprint(self)
 
     def unit_cost(self, unit: str) -> dict[str, int]:
         """The most LM calls by role, and metric calls, one ``"step"`` or ``"epoch"`` boundary may make."""

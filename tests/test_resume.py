@@ -1,6 +1,7 @@
 """Durable runs: SIGKILL in the middle of a step, resume, and get the same result with no repeated work."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -93,3 +94,58 @@ def test_changed_settings_are_a_clear_error_and_restart_starts_over(tmp_path):
     _, target, _ = compile_in(tmp_path, learning_rate=2, restart=True)
     assert target.calls, "a restart runs again"
     assert json.loads((tmp_path / "state.json").read_text())["fingerprint"]["learning_rate"] == 2
+
+
+def compile_program(log_dir, program, metric=group_metric, restart=False, **kw):
+    settings = {"batch_size": 7, "epochs": 1, "num_threads": 2, "progress": False, **kw}
+    with dspy.context(lm=fake_lm(target_handler)):
+        opt = SkillOpt(metric=metric, reflection_lm=fake_lm(rule_reflector()), log_dir=log_dir, **settings)
+        return opt.compile(program, trainset=TRAIN, valset=VAL, restart=restart)
+
+
+def with_instructions(text):
+    program = WordGroup()
+    program.predict.signature = program.predict.signature.with_instructions(text)
+    return program
+
+
+def with_demo():
+    program = WordGroup()
+    program.predict.demos = [dspy.Example(word="apple", group="alpha")]
+    return program
+
+
+def other_metric(example, prediction, trace=None):
+    return prediction.group.lower() == example.group
+
+
+@pytest.mark.parametrize(
+    ("changed", "named"),
+    [
+        ({"program": with_instructions("Name the group.")}, "the program's instructions, signatures or demos"),
+        ({"program": with_demo()}, "the program's instructions, signatures or demos"),
+        ({"metric": other_metric}, "the metric"),
+        ({"meta_skill": "- Prefer short rules."}, "meta_skill"),
+    ],
+)
+def test_resuming_after_the_program_metric_or_meta_skill_changed_is_a_clear_error(tmp_path, changed, named):
+    compile_program(tmp_path, WordGroup(), epochs=2, max_lm_calls=20)  # stopped by its budget: resumable
+    args = {"program": WordGroup(), **changed}
+    program, metric = args.pop("program"), args.pop("metric", group_metric)
+    with pytest.raises(IncompatibleRunError, match=rf"{re.escape(named)}.*restart=True"):
+        compile_program(tmp_path, program, metric, epochs=2, max_lm_calls=20, **args)
+    compile_program(tmp_path, program, metric, epochs=2, restart=True, **args)  # the way out
+
+
+def test_an_edited_metric_source_is_a_clear_error(tmp_path):
+    namespace = {}
+    source = "def metric(example, prediction, trace=None):\n    return prediction.group == example.group\n"
+    (tmp_path / "m.py").write_text(source)
+    exec(compile(source, str(tmp_path / "m.py"), "exec"), namespace)
+    compile_program(tmp_path / "run", WordGroup(), namespace["metric"], epochs=2, max_lm_calls=20)
+    edited = {}
+    # The same qualified name, another body: what a user editing metrics/x.py between runs does.
+    (tmp_path / "m.py").write_text(source.replace("==", "!="))
+    exec(compile(source.replace("==", "!="), str(tmp_path / "m.py"), "exec"), edited)
+    with pytest.raises(IncompatibleRunError, match=r"the metric's source code"):
+        compile_program(tmp_path / "run", WordGroup(), edited["metric"], epochs=2, max_lm_calls=20)

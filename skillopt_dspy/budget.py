@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,6 +129,39 @@ class _TokenCounter:
 
     def __deepcopy__(self, memo: dict) -> _TokenCounter:  # dspy.Parallel deep-copies trackers: keep one count
         return self
+
+
+class StageMeter:
+    """LM calls, tokens, metric calls and seconds per stage: a lap counter over the run's usage.
+
+    Stages run one after another in the training thread, so the change of the run's counters between two
+    laps is what the stage that just finished used (its worker threads included).
+
+    Example:
+        >>> usage = Usage()
+        >>> meter = StageMeter(usage)
+        >>> usage.count_metric_call()
+        >>> meter.lap("gate")
+        >>> meter.totals["gate"]["metric_calls"]
+        1
+    """
+
+    def __init__(self, usage: Usage) -> None:
+        self.usage = usage
+        self.totals: dict[str, dict[str, float]] = {}
+        self._mark = self._now()
+
+    def _now(self) -> tuple[float, ...]:
+        u = self.usage
+        return (u.total_lm_calls, u.total_tokens, u.metric_calls, time.perf_counter())
+
+    def lap(self, stage: str) -> None:
+        """Charge everything since the previous lap (or the start) to ``stage``."""
+        now = self._now()
+        row = self.totals.setdefault(stage, {"lm_calls": 0, "tokens": 0, "metric_calls": 0, "seconds": 0.0})
+        for key, new, old in zip(("lm_calls", "tokens", "metric_calls", "seconds"), now, self._mark):
+            row[key] += new - old
+        self._mark = now
 
 
 @dataclass(frozen=True)

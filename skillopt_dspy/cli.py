@@ -1,4 +1,4 @@
-"""The ``skillopt-dspy`` command line: ``train`` a skill from a YAML config, ``eval`` a skill on a split.
+"""The ``skillopt-dspy`` command line: ``train`` a skill from a YAML config, ``eval`` a skill on a split, ``report``.
 
 Each subcommand is a :class:`Command` in :data:`COMMANDS` (its arguments and its function), so later
 ones (``sweep``, ``report``) are one more entry. A bad config, bad data or an unknown model is one line
@@ -28,6 +28,7 @@ from skillopt_dspy.config import Config, ConfigError, load_config
 from skillopt_dspy.data import SPLIT_ALIASES, DataError
 from skillopt_dspy.evaluate import evaluate_skill
 from skillopt_dspy.optimizer import SkillOpt
+from skillopt_dspy.report import write_report
 from skillopt_dspy.stages.rollout import TooManyErrorsError
 from skillopt_dspy.state import IncompatibleRunError, RunDirBusyError, atomic_write_text
 from skillopt_dspy.workspace import Workspace, build
@@ -160,7 +161,8 @@ def train(args: argparse.Namespace) -> int:
     if config.ignored_keys:
         summary["config_keys_not_used"] = config.ignored_keys
     atomic_write_text(log_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
-    print(summary_text(summary, log_dir))
+    report = write_report(log_dir) if config.run.report else None  # after the summary: it shows the test scores
+    print(summary_text(summary, log_dir, report=report))
     return 130 if interrupted else 1 if failed else 0
 
 
@@ -169,7 +171,7 @@ def _by_role(counts: dict[str, int]) -> str:
     return ", ".join(f"{role} {n:,}" for role, n in ordered) or "0"
 
 
-def summary_text(summary: dict[str, Any], log_dir: Path) -> str:
+def summary_text(summary: dict[str, Any], log_dir: Path, *, report: Path | None = None) -> str:
     """The few lines ``train`` prints: validation and test scores, LM use by role, time, the skill's path."""
     lines = [
         f"validation ({summary['gate']} gate): {summary['baseline_val_score']:.3f} baseline -> "
@@ -190,6 +192,8 @@ def summary_text(summary: dict[str, Any], log_dir: Path) -> str:
     lines.append(f"faults: {_by_role(summary['faults']) if summary['faults'] else 'none'}")
     lines.append(f"wall time: {summary['total_wall_time_s']:.1f} s")
     lines.append(f"best skill: {log_dir / 'best_skill.md'}")
+    if report is not None:
+        lines.append(f"report: {report}")
     return "\n".join(lines)
 
 
@@ -255,6 +259,24 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- report ------------------------------------------------------------------------------------------
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a run directory (the log_dir of a finished or interrupted run)"
+    )
+    parser.add_argument("--out", metavar="FILE", help="where to write the HTML (default: RUN_DIR/report.html)")
+
+
+def report(args: argparse.Namespace) -> int:
+    """``skillopt-dspy report``: write the self-contained HTML report of a run directory."""
+    try:
+        path = write_report(args.run_dir, out=args.out)
+    except (ValueError, ImportError) as exc:  # not a run dir, or matplotlib missing: one line, exit 2
+        raise ConfigError(str(exc)) from None
+    print(path)
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command(
         "train",
@@ -274,6 +296,13 @@ COMMANDS: list[Command] = [
         "  skillopt-dspy eval --config runs/RUN/config.yaml --skill runs/RUN --lm openai/gpt-4o-mini  # transfer",
         _eval_arguments,
         evaluate,
+    ),
+    Command(
+        "report",
+        "write a run's HTML report: score plots, skill diffs, every edit's fate, gates, cost per stage",
+        "  skillopt-dspy report runs/quickstart-20260101-120000\n  skillopt-dspy report runs/RUN --out /tmp/run.html",
+        _report_arguments,
+        report,
     ),
 ]
 

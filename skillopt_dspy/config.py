@@ -129,6 +129,7 @@ class RunConfig(_Section):
     )
     progress: bool = Field(True, description="show a progress bar")
     eval_test: bool = Field(True, description="after training, score the test split without and with the skill")
+    report: bool = Field(True, description="write the HTML run report (report.html) into the run directory at the end")
 
 
 class Config(_Section):

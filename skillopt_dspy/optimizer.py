@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from dspy.utils.callback import BaseCallback
 
 from skillopt_dspy.budget import Budget
 from skillopt_dspy.events import SkillOptCallback
+from skillopt_dspy.report import check_report_dependencies, write_report
 from skillopt_dspy.schedule import SCHEDULERS
 from skillopt_dspy.scoring import GATE_MODES, Metric, check_metric
 from skillopt_dspy.skill import SKILL_BEGIN, SKILL_END, _select_predictors, apply_skill, extract_skill, normalize_skill
@@ -215,12 +217,14 @@ class SkillOpt(Teleprompter):
         teacher: dspy.Module | None = None,
         valset: list[dspy.Example] | None = None,
         restart: bool = False,
+        report: bool = False,
     ) -> dspy.Module:
         """Train a skill for ``student`` and return an improved deep copy (``student`` is never mutated).
 
         The returned program has ``.skill`` (the trained Markdown) and ``.detailed_results``
         (:class:`~skillopt_dspy.SkillOptResult`). ``teacher`` is accepted for API compatibility and unused.
-        ``restart=True`` ignores a saved run in ``log_dir``.
+        ``restart=True`` ignores a saved run in ``log_dir``. ``report=True`` writes ``log_dir/report.html``
+        at the end (:mod:`skillopt_dspy.report`); its path is ``detailed_results.report_path``.
         """
         if not isinstance(student, dspy.Module):
             raise TypeError(f"student must be a dspy.Module, got {type(student).__name__}")
@@ -239,6 +243,10 @@ class SkillOpt(Teleprompter):
                 len(shuffled),
             )
         valset = _check_examples("valset", valset)
+        if report:
+            if self.log_dir is None:
+                raise ValueError("report=True writes the report into the run directory: pass log_dir= to SkillOpt")
+            check_report_dependencies()
         target_lm, reflection_lm = self._resolve_lms(student)
         base = student.deepcopy()
         # Start from the student's own pristine instructions, or from the skill it already carries.
@@ -258,6 +266,8 @@ class SkillOpt(Teleprompter):
             restart=restart,
             callbacks=self.callbacks,
         ).run()
+        if report:
+            result = dataclasses.replace(result, report_path=str(write_report(self.log_dir)))
         compiled = apply_skill(student.deepcopy(), result.best_skill, self.predictors)
         compiled.skill = result.best_skill
         compiled.detailed_results = result

@@ -6,6 +6,7 @@ the same data the user sees on ``compiled.detailed_results``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -14,7 +15,9 @@ from typing import Any
 class StepRecord:
     """What one step did: scores, every edit proposed / selected / applied / rejected, and the gate decision.
 
-    ``gate`` is None when no edit could be applied (no candidate, no validation calls).
+    ``gate`` is None when no edit could be applied (no candidate, no validation calls). ``stages`` holds
+    the LM calls, tokens, metric calls and seconds of each stage (rollout, reflect, aggregate, select,
+    update, gate); ``candidate`` is the index of this step's candidate in ``SkillOptResult.candidates``.
     """
 
     epoch: int
@@ -34,6 +37,8 @@ class StepRecord:
     errors: tuple[str, ...] = ()
     usage: dict = field(default_factory=dict)
     seconds: float = 0.0
+    stages: dict = field(default_factory=dict)
+    candidate: int | None = None
 
     @property
     def applied(self) -> list[dict]:
@@ -57,7 +62,10 @@ class StepRecord:
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """What happened at an epoch boundary: the slow update, the meta-skill, and the score afterwards."""
+    """What happened at an epoch boundary: the slow update, the meta-skill, and the score afterwards.
+
+    ``stages`` holds the LM calls, tokens, metric calls and seconds of ``slow_update`` and ``meta_skill``.
+    """
 
     epoch: int
     val_score: float
@@ -65,6 +73,7 @@ class EpochRecord:
     slow_update: dict | None = None
     meta_skill: str = ""
     usage: dict = field(default_factory=dict)
+    stages: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "epoch", **asdict(self)}
@@ -78,11 +87,21 @@ class EpochRecord:
 class SkillOptResult:
     """The outcome of ``SkillOpt.compile``, attached to the program as ``detailed_results``.
 
+    Besides SkillOpt's own fields it carries what a GEPA user looks for, under GEPA's names
+    (``dspy.teleprompt.gepa.DspyGEPAResult``): every candidate skill that was validated, accepted or not
+    (``candidates[0]`` is the initial skill), its ``parents``, ``val_aggregate_scores`` and per-example
+    ``val_subscores``, ``best_idx`` / ``best_candidate``, ``total_metric_calls``, ``log_dir`` and ``seed``.
+    A candidate is a skill text here (the trained weights), not a program: ``apply_skill(program,
+    result.best_candidate)`` builds the program. Every field is described in docs/results.md.
+
     Example:
         >>> compiled.detailed_results.best_val_score  # doctest: +SKIP
         0.81
-        >>> compiled.detailed_results.to_dict()["history"][0]["gate"]["reason"]  # doctest: +SKIP
-        'hard validation score rose 0.6000 -> 0.7000'
+        >>> r = compiled.detailed_results  # doctest: +SKIP
+        >>> r.best_candidate == compiled.skill, r.val_aggregate_scores[r.best_idx]  # doctest: +SKIP
+        (True, 0.81)
+        >>> SkillOptResult.from_dict(json.loads(json.dumps(r.to_dict()))) == r  # doctest: +SKIP
+        True
     """
 
     initial_skill: str
@@ -100,6 +119,15 @@ class SkillOptResult:
     wall_time_s: float
     log_dir: str | None = None
     meta_skill: str = ""
+    seed: int | None = None
+    valset_size: int = 0
+    candidates: tuple[str, ...] = ()
+    parents: tuple[tuple[int | None, ...], ...] = ()
+    val_aggregate_scores: tuple[float, ...] = ()
+    val_subscores: tuple[tuple[float, ...], ...] = ()
+    discovery_eval_counts: tuple[int, ...] = ()
+    candidate_info: tuple[dict, ...] = ()
+    report_path: str | None = None
 
     @property
     def accepted_steps(self) -> int:
@@ -109,8 +137,53 @@ class SkillOptResult:
     def total_lm_calls(self) -> int:
         return sum(self.lm_calls.values())
 
+    @property
+    def total_metric_calls(self) -> int:
+        """Every metric call of the run (training batches, validation, slow-update samples); GEPA's name."""
+        return self.metric_calls
+
+    @property
+    def num_full_val_evals(self) -> int:
+        """Candidates scored on the whole valset (a racing gate may stop a losing one early)."""
+        return sum(1 for s in self.val_subscores if len(s) >= self.valset_size)
+
+    @property
+    def best_idx(self) -> int:
+        """Index in ``candidates`` of the returned skill (the last accepted candidate, or 0)."""
+        for i in range(len(self.candidates) - 1, -1, -1):
+            if self.candidates[i] == self.best_skill:
+                return i
+        return 0
+
+    @property
+    def best_candidate(self) -> str:
+        """The returned skill text (``compiled.skill``)."""
+        return self.candidates[self.best_idx] if self.candidates else self.best_skill
+
     def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON types (lists, not tuples), plus GEPA's derived names; see :meth:`from_dict`."""
         data = asdict(self)
         data["history"] = [s.to_dict() for s in self.history]
         data["epochs"] = [e.to_dict() for e in self.epochs]
-        return data
+        for name in ("candidates", "val_aggregate_scores", "discovery_eval_counts", "candidate_info"):
+            data[name] = list(data[name])
+        data["parents"] = [list(p) for p in self.parents]
+        data["val_subscores"] = [list(s) for s in self.val_subscores]
+        data.update(
+            best_idx=self.best_idx,
+            total_metric_calls=self.total_metric_calls,
+            num_full_val_evals=self.num_full_val_evals,
+        )
+        return json.loads(json.dumps(data, default=str))  # JSON types all the way down (tuples inside records too)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SkillOptResult:
+        """Rebuild a result from :meth:`to_dict` (e.g. ``summary.json`` read back); derived names are ignored."""
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields["history"] = tuple(StepRecord.from_dict(s) for s in data.get("history", ()))
+        fields["epochs"] = tuple(EpochRecord.from_dict(e) for e in data.get("epochs", ()))
+        for name in ("candidates", "val_aggregate_scores", "discovery_eval_counts", "candidate_info"):
+            fields[name] = tuple(data.get(name, ()))
+        fields["parents"] = tuple(tuple(p) for p in data.get("parents", ()))
+        fields["val_subscores"] = tuple(tuple(s) for s in data.get("val_subscores", ()))
+        return cls(**fields)

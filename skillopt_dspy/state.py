@@ -82,6 +82,7 @@ class RunState:
     usage: dict[str, Any] = field(default_factory=dict)
     val_scores: dict[str, list[Score]] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # every validated skill, see Trainer.propose
     finished: bool = False
     stop_reason: str = ""
 

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 import dspy
 from tqdm.auto import tqdm
 
-from skillopt_dspy.budget import Budget, Usage
+from skillopt_dspy.budget import Budget, StageMeter, Usage
+from skillopt_dspy.candidates import add_candidate, gepa_fields, settle
 from skillopt_dspy.edits import RejectedEdit
 from skillopt_dspy.events import Emitter, SkillOptCallback
 from skillopt_dspy.fingerprint import run_fingerprint
@@ -222,6 +223,8 @@ class Trainer:
             epoch_start_skill=self.initial_skill,
             meta_skill=self.initial_meta_skill,
         )
+        add_candidate(state.candidates, self.initial_skill, source="initial", parent_skill=None)
+        settle(state.candidates, 0, accepted=True, metric_calls=self.usage.metric_calls)
         if self.run_dir is not None:
             self.run_dir.save_skill(0, self.initial_skill)
         self._save(state, [])
@@ -332,7 +335,9 @@ class Trainer:
             scheduler=self.s.lr_scheduler,
         )
         batch_ids = self._batch(step)
+        meter = StageMeter(self.usage)
         trajectories = self.rollout(state.skill, [self.trainset[i] for i in batch_ids])
+        meter.lap("rollout")
         train_score = gate_value([t.score for t in trajectories], self.s.gate, self.s.mixed_weight)
         errors: list[str] = []
         memory = state.meta_skill if self.s.use_meta_skill else ""
@@ -353,19 +358,27 @@ class Trainer:
             errors=errors,
             **common,
         )
+        meter.lap("reflect")
         merged = aggregate(patches, runner=self.runner, fan_in=self.s.aggregate_fan_in, errors=errors, **common)
+        meter.lap("aggregate")
         selection = select(merged.edits, edit_budget=budget, rejected=[r.edit for r in rejected], skill=state.skill)
         candidate = update(state.skill, selection.selected)
-        decision = None
+        meter.lap("select + update")
+        decision, index = None, None
         if candidate.applied:
             if self.run_dir is not None:
                 self.run_dir.save_skill(step + 1, candidate.text)
+            index = add_candidate(
+                state.candidates, candidate.text, source="step", epoch=epoch, step=step, parent_skill=state.skill
+            )
             decision = decide(
                 self.val_cache.scores(state.skill),
                 self.val_cache.scores(candidate.text),
                 mode=self.s.gate,
                 mixed_weight=self.s.mixed_weight,
             )
+            meter.lap("gate")
+            settle(state.candidates, index, accepted=decision.accepted, metric_calls=self.usage.metric_calls)
             if decision.accepted:
                 state.skill, state.val_score = candidate.text, decision.candidate_score
             else:
@@ -397,6 +410,8 @@ class Trainer:
             errors=tuple(errors),
             usage=self.usage.snapshot(),
             seconds=time.perf_counter() - started,
+            stages=meter.totals,
+            candidate=index,
         )
         gate_text = decision.reason if decision else "no candidate (no edit could be applied)"
         logger.info(
@@ -431,4 +446,7 @@ class Trainer:
             wall_time_s=state.elapsed_s,
             log_dir=str(self.run_dir.path) if self.run_dir else None,
             meta_skill=state.meta_skill,
+            seed=self.s.seed,
+            valset_size=len(self.valset),
+            **gepa_fields(state.candidates, self.val_cache.items(), mode=self.s.gate, mixed_weight=self.s.mixed_weight),
         )

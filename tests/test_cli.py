@@ -88,6 +88,8 @@ def test_train_then_eval_a_skillopt_config_and_split_dir(tmp_path):
     assert "validation (hard gate): 0.000 baseline -> 1.000 with the best skill" in out.stdout
     assert "test (9 examples): accuracy 0.000 without the skill -> 1.000 with it" in out.stdout
     assert f"best skill: {run / 'best_skill.md'}" in out.stdout and "LM calls (training): target " in out.stdout
+    assert f"report: {run / 'report.html'}" in out.stdout  # run.report defaults to true
+    assert "accuracy 0.000 without the skill → <b>1.000</b> with it" in (run / "report.html").read_text()
 
     summary = json.loads((run / "summary.json").read_text())
     assert summary["best_val_score"] == 1.0 and summary["lm_calls"]["target"] > 0  # the trainer's fields, kept

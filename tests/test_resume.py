@@ -32,6 +32,7 @@ def comparable(log_dir):
     for row in rows:
         row.pop("usage", None)
         row.pop("seconds", None)
+        row.pop("stages", None)
     return rows
 
 

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import dspy
 
+from skillopt_dspy.budget import StageMeter
+from skillopt_dspy.candidates import add_candidate, settle
 from skillopt_dspy.edits import squash
 from skillopt_dspy.results import EpochRecord, StepRecord
 from skillopt_dspy.signatures import MetaSkill, SlowUpdate
@@ -166,16 +168,18 @@ def slow_update(trainer: Trainer, state: RunState, epoch: int) -> dict:
         return {**record, "accepted": False, "gate": None}
     if trainer.run_dir is not None:
         trainer.run_dir.save_skill(state.next_step, candidate)
+    index = add_candidate(state.candidates, candidate, source="slow_update", epoch=epoch, parent_skill=state.skill)
     decision = decide(
         trainer.val_cache.scores(state.skill),
         trainer.val_cache.scores(candidate),
         mode=trainer.s.gate,
         mixed_weight=trainer.s.mixed_weight,
     )
+    settle(state.candidates, index, accepted=decision.accepted, metric_calls=trainer.usage.metric_calls)
     if decision.accepted:
         state.skill, state.val_score = candidate, decision.candidate_score
     logger.info("slow update (epoch %d): %s", epoch + 1, decision.reason)
-    return {**record, "accepted": decision.accepted, "gate": decision.to_dict()}
+    return {**record, "accepted": decision.accepted, "gate": decision.to_dict(), "candidate": index}
 
 
 def describe_outcomes(steps: list[StepRecord]) -> str:
@@ -214,11 +218,16 @@ def update_meta_skill(trainer: Trainer, state: RunState, steps: list[StepRecord]
 
 def end_epoch(trainer: Trainer, state: RunState, epoch: int, steps: list[StepRecord]) -> EpochRecord:
     """Close ``epoch``: slow update, meta-skill, then remember the skill the next epoch starts from."""
-    slow = slow_update(trainer, state, epoch) if trainer.s.use_slow_update else None
+    meter = StageMeter(trainer.usage)
+    slow = None
+    if trainer.s.use_slow_update:
+        slow = slow_update(trainer, state, epoch)
+        meter.lap("slow_update")
     if trainer.s.use_meta_skill:
         notes = update_meta_skill(trainer, state, steps)
         if notes is not None:
             state.meta_skill = notes  # meta_skill.md is written with the state, when the boundary is committed
+        meter.lap("meta_skill")
     state.epochs_done = epoch + 1
     state.epoch_start_skill = state.skill
     return EpochRecord(
@@ -228,4 +237,5 @@ def end_epoch(trainer: Trainer, state: RunState, epoch: int, steps: list[StepRec
         slow_update=slow,
         meta_skill=state.meta_skill,
         usage=trainer.usage.snapshot(),
+        stages=meter.totals,
     )

@@ -79,6 +79,7 @@ def history_rows(log_dir):
     for row in rows:
         row.pop("usage", None)
         row.pop("seconds", None)
+        row.pop("stages", None)  # per-stage counters and times
     return rows
 
 

@@ -25,6 +25,8 @@ from typing import Any
 from dspy.utils.callback import BaseCallback
 
 ROLE: contextvars.ContextVar[str] = contextvars.ContextVar("skillopt_role", default="target")
+# The LM calls of the example being run in this thread (None outside a rollout).
+EXAMPLE_CALLS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("skillopt_example", default=None)
 
 
 @contextmanager
@@ -37,6 +39,17 @@ def role(name: str) -> Iterator[None]:
         ROLE.reset(token)
 
 
+@contextmanager
+def example_calls() -> Iterator[list[int]]:
+    """Count the LM calls made inside this block (in this thread) into the yielded one-item list."""
+    counter = [0]
+    token = EXAMPLE_CALLS.set(counter)
+    try:
+        yield counter
+    finally:
+        EXAMPLE_CALLS.reset(token)
+
+
 class Usage:
     """Thread-safe counters: LM calls and tokens per role, metric calls, and faults by kind."""
 
@@ -47,6 +60,8 @@ class Usage:
         self.tokens: Counter[str] = Counter()
         self.metric_calls = 0
         self.faults: Counter[str] = Counter()
+        self.examples_run = 0  # examples the program ran (not read back from a log_dir)
+        self.max_example_calls = 0  # the most LM calls one example made
 
     def count_lm_call(self, failed: bool = False) -> None:
         with self._lock:
@@ -61,6 +76,21 @@ class Usage:
     def count_metric_call(self) -> None:
         with self._lock:
             self.metric_calls += 1
+
+    def count_example(self, lm_calls: int) -> None:
+        with self._lock:
+            self.examples_run += 1
+            self.max_example_calls = max(self.max_example_calls, lm_calls)
+
+    def calls_per_example(self) -> int:
+        """The most target LM calls one example may make, as measured so far (at least 1).
+
+        The largest count seen on one example, or the mean over all of them rounded up when calls happen
+        where the per-example count cannot see them (threads the program starts itself).
+        """
+        with self._lock:
+            mean = -(-self.lm_calls["target"] // self.examples_run) if self.examples_run else 1
+            return max(1, self.max_example_calls, mean)
 
     def count_fault(self, kind: str, n: int = 1) -> None:
         with self._lock:
@@ -83,6 +113,8 @@ class Usage:
                 "tokens": dict(self.tokens),
                 "metric_calls": self.metric_calls,
                 "faults": dict(self.faults),
+                "examples_run": self.examples_run,
+                "max_example_calls": self.max_example_calls,
             }
 
     def restore(self, snap: dict[str, Any]) -> None:
@@ -93,6 +125,8 @@ class Usage:
             self.tokens = Counter(snap.get("tokens", {}))
             self.metric_calls = int(snap.get("metric_calls", 0))
             self.faults = Counter(snap.get("faults", {}))
+            self.examples_run = int(snap.get("examples_run", 0))
+            self.max_example_calls = int(snap.get("max_example_calls", 0))
 
     def dspy_overrides(self, parent_tracker: Any = None) -> dict[str, Any]:
         """The ``dspy.context`` settings that route LM calls and token usage into these counters.
@@ -108,6 +142,9 @@ class _LMCallCounter(BaseCallback):
 
     def on_lm_end(self, call_id: str, outputs: Any, exception: Exception | None = None) -> None:
         self.usage.count_lm_call(failed=exception is not None)
+        counter = EXAMPLE_CALLS.get()
+        if counter is not None:
+            counter[0] += 1
 
 
 class _TokenCounter:
@@ -170,8 +207,9 @@ class Budget:
 
     A budget is a ceiling, not a target: before each step (or epoch boundary) :meth:`exhausted` is given
     the most that unit may use, and the run stops when it could cross a limit. Metric calls have an exact
-    bound (the batch, plus a full validation of a new candidate); LM calls add the reflection calls (an
-    adapter's parse retry can still add a call); tokens use the largest unit seen so far in the run.
+    bound (the batch, plus a full validation of a new candidate); LM calls multiply those examples by the
+    most LM calls one example was measured to make and add the reflection calls; tokens use the largest
+    unit seen so far in the run.
     """
 
     max_lm_calls: int | None = None

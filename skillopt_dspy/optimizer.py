@@ -92,7 +92,8 @@ class SkillOpt(Teleprompter):
             of one evaluation raising, is a systematic failure: the run stops and returns what it accepted.
         use_slow_update, slow_update_samples, use_meta_skill, meta_skill: epoch-level mechanisms.
         max_lm_calls, max_metric_calls, max_tokens: budgets (ceilings): the run stops at a step boundary
-            before a step whose most possible cost would cross one.
+            before a step whose most possible cost would cross one; compiling again with the same ``log_dir``
+            and a larger budget continues the run.
         callbacks: :class:`~skillopt_dspy.SkillOptCallback` objects that receive step and epoch events.
 
     Example:

@@ -80,6 +80,7 @@ class RunState:
     rejected: list[RejectedEdit] = field(default_factory=list)  # the rejected-edit buffer (every epoch's)
     meta_skill: str = ""
     usage: dict[str, Any] = field(default_factory=dict)
+    lookahead: dict[str, int] = field(default_factory=dict)  # budget look-ahead measurements
     val_scores: dict[str, list[Score]] = field(default_factory=dict)
     elapsed_s: float = 0.0
     candidates: list[dict[str, Any]] = field(default_factory=list)  # every validated skill, see Trainer.propose

@@ -108,7 +108,7 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * settings.epochs
         self._programs: dict[str, dspy.Module] = {}
         self._saved = "none"  # what the run dir holds, for the message when a save fails
-        self._max_unit_tokens = 0  # the most tokens one step or epoch boundary used so far (budget look-ahead)
+        self._lookahead: dict[str, int] = {}  # the most one step / epoch boundary used (budget look-ahead)
         self.task = describe_task(student, predictors)  # shown to every reflection call
 
     # ---- helpers -------------------------------------------------------------------------------------
@@ -119,15 +119,20 @@ class Trainer:
     def unit_cost(self, unit: str) -> dict[str, int]:
         """The most LM calls by role, and metric calls, one ``"step"`` or ``"epoch"`` boundary may make."""
         s, n_val = self.s, len(self.valset)
+        # Examples times the LM calls one example was measured to make (two-predictor programs, ReAct, Refine),
+        # and reflection calls by formula or the most a unit of this kind was measured to make.
+        per_example = self.usage.calls_per_example()
+        measured = self._lookahead.get(f"{unit}_reflection", 0)
         if unit == "step":
             reflect_calls = math.ceil(s.batch_size / s.minibatch_size) + 1  # failure + success minibatches
             # failures and successes merge separately, then once together: at most two more calls than one tree
             aggregate_calls = max(0, math.ceil((reflect_calls - 1) / (s.aggregate_fan_in - 1))) + 2
-            target = s.batch_size + n_val  # the batch, then a new candidate on the whole valset
-            return {"target": target, "reflection": reflect_calls + aggregate_calls, "metric_calls": target}
-        target = (2 * min(s.slow_update_samples, len(self.trainset)) + n_val) if s.use_slow_update else 0
-        reflection = (1 if s.use_slow_update else 0) + (1 if s.use_meta_skill else 0)
-        return {"target": target, "reflection": reflection, "metric_calls": target}
+            examples = s.batch_size + n_val  # the batch, then a new candidate on the whole valset
+            reflection = max(reflect_calls + aggregate_calls, measured)
+            return {"target": examples * per_example, "reflection": reflection, "metric_calls": examples}
+        examples = (2 * min(s.slow_update_samples, len(self.trainset)) + n_val) if s.use_slow_update else 0
+        reflection = max((1 if s.use_slow_update else 0) + (1 if s.use_meta_skill else 0), measured)
+        return {"target": examples * per_example, "reflection": reflection, "metric_calls": examples}
 
     def estimate_calls(self) -> dict[str, int]:
         """An upper estimate of LM calls for the whole run, by role (printed before the run starts)."""
@@ -138,24 +143,29 @@ class Trainer:
         }
 
     def _out_of_budget(self, state: RunState, unit: str) -> bool:
-        """Whether the next ``unit`` could cross a budget; if so the run is marked finished with the reason."""
+        """Whether the next ``unit`` could cross a budget; if so the stop reason is set.
+
+        The run is not finished for good: compiling again with a larger budget continues from here.
+        """
         cost = self.unit_cost(unit)
         ahead = {
             "lm_calls": cost["target"] + cost["reflection"],
             "metric_calls": cost["metric_calls"],
-            "tokens": self._max_unit_tokens,
+            "tokens": self._lookahead.get("tokens", 0),
         }
         reason = self.s.budget.exhausted(self.usage, ahead)
         if reason:
-            state.stop_reason, state.finished = f"budget: {reason}", True
+            state.stop_reason = f"budget: {reason}"
             logger.info("stopping: %s", state.stop_reason)
         return reason is not None
 
-    def _measured(self, unit: Callable[..., T], *args: Any) -> T:
-        """Run one step or epoch boundary, keeping the most tokens a unit used (the token look-ahead)."""
-        before = self.usage.total_tokens
-        result = unit(*args)
-        self._max_unit_tokens = max(self._max_unit_tokens, self.usage.total_tokens - before)
+    def _measured(self, unit: str, run: Callable[..., T], *args: Any) -> T:
+        """Run one ``"step"`` or ``"epoch"`` boundary, keeping the most tokens and reflection calls one used."""
+        tokens, calls = self.usage.total_tokens, self.usage.lm_calls["reflection"]
+        result = run(*args)
+        seen = self._lookahead
+        seen["tokens"] = max(seen.get("tokens", 0), self.usage.total_tokens - tokens)
+        seen[f"{unit}_reflection"] = max(seen.get(f"{unit}_reflection", 0), self.usage.lm_calls["reflection"] - calls)
         return result
 
     def program_with(self, skill: str) -> dspy.Module:
@@ -188,6 +198,7 @@ class Trainer:
 
     def _save(self, state: RunState, history: list) -> None:
         state.usage = self.usage.snapshot()
+        state.lookahead = dict(self._lookahead)
         state.val_scores = self.val_cache.items()
         if self.run_dir is None:
             return
@@ -208,6 +219,9 @@ class Trainer:
             state, history = loaded
             check_compatible(state.fingerprint, json.loads(json.dumps(self.fingerprint())))
             self.usage.restore(state.usage)
+            self._lookahead = dict(state.lookahead)
+            if not state.finished:
+                state.stop_reason = ""  # why the last attempt stopped (a budget, a failure) no longer holds
             for h, scores in state.val_scores.items():
                 self.val_cache._scores[h] = scores
             logger.info("resuming from %s at step %d/%d", self.run_dir.path, state.next_step, self.total_steps)
@@ -297,7 +311,7 @@ class Trainer:
                 epoch = finished_epochs - 1
                 steps = [r for r in history if isinstance(r, StepRecord) and r.epoch == epoch]
                 work = copy.deepcopy(state)  # an interrupted boundary leaves ``state`` as it was
-                epoch_record = self._measured(epoch_stage.end_epoch, self, work, epoch, steps)
+                epoch_record = self._measured("epoch", epoch_stage.end_epoch, self, work, epoch, steps)
                 self._commit(state, work, history, epoch_record)
                 state.elapsed_s = time.perf_counter() - t0
                 self._save(state, history)
@@ -309,7 +323,7 @@ class Trainer:
             if self._out_of_budget(state, "step"):
                 break
             work = copy.deepcopy(state)  # an interrupted step leaves ``state`` as it was
-            record = self._measured(self._step, work, state.next_step)
+            record = self._measured("step", self._step, work, state.next_step)
             work.next_step += 1
             self._commit(state, work, history, record)
             state.elapsed_s = time.perf_counter() - t0

@@ -17,6 +17,7 @@ import dspy
 import pydantic
 from dspy.utils.exceptions import AdapterParseError, LMAuthError, LMBillingError, LMConfigurationError
 
+from skillopt_dspy.budget import example_calls
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.scoring import Metric, MetricError, Score, normalize_score
 from skillopt_dspy.state import EvalStore, example_key
@@ -90,7 +91,7 @@ class ErrorLimit:
 
 
 def _run_one(program: dspy.Module, example: dspy.Example, metric: Metric, pass_threshold: float, usage) -> Trajectory:
-    with dspy.context(trace=[]):
+    with dspy.context(trace=[]), example_calls() as calls:
         try:
             prediction = program(**example.inputs())
             error, kind = None, None
@@ -101,6 +102,7 @@ def _run_one(program: dspy.Module, example: dspy.Example, metric: Metric, pass_t
         except Exception as exc:
             prediction, error, kind = None, f"{type(exc).__name__}: {exc}", "program"
         trace = list(dspy.settings.trace or [])
+    usage.count_example(calls[0])  # LM calls per example: the budget look-ahead of multi-call programs
     steps = trace_steps(program, trace)
     if error is not None:
         short = error if len(error) < 300 else error[:300] + "…"

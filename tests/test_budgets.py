@@ -1,13 +1,12 @@
 """Budgets are ceilings: a multi-call program never crosses max_lm_calls, and a budget-stopped run continues
 under a larger budget to the same end as one longer run."""
 
-import json
-
 import dspy
 import pytest
 
 from skillopt_dspy import SkillOpt
 from tests.fakes import WordGroup, engine_of, fake_lm, group_metric, rule_reflector, target_handler, word_examples
+from tests.test_faults import history_rows
 
 TRAIN = word_examples("apple ant bird bat cat cow ink ivy jar jet kite kelp queen quill".split())
 VAL = word_examples("axe bee cup inn jam key quiz".split())
@@ -46,14 +45,6 @@ def test_a_two_predictor_program_never_crosses_max_lm_calls(limit):
     assert res.stop_reason.startswith("budget: max_lm_calls")
     assert calls == sum(res.lm_calls.values()) <= limit
     assert res.history, "the budget allowed at least one step"
-
-
-def history_rows(log_dir):
-    rows = [json.loads(line) for line in (log_dir / "history.jsonl").read_text().splitlines()]
-    for row in rows:
-        row.pop("usage", None)
-        row.pop("seconds", None)
-    return rows
 
 
 def test_a_budget_stopped_run_continues_with_a_larger_budget_and_ends_as_one_longer_run(tmp_path):

@@ -95,6 +95,14 @@ class OptimizerConfig(_Section):
         "hard", description="validation score the gate compares: pass rate, mean score, or a mix"
     )
     mixed_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of the soft score in the mixed gate")
+    gate_test: Literal["strict", "paired"] = Field(
+        "strict", description="accept on a strictly higher score, or only when a paired test finds it significant"
+    )
+    gate_alpha: float = Field(0.05, gt=0.0, le=0.5, description="level of the paired test (gate_test: paired)")
+    racing: bool = Field(True, description="stop scoring a candidate once it can no longer win (same decisions)")
+    metric_range: list[float] = Field(
+        default_factory=lambda: [0.0, 1.0], description="[low, high] a soft score can take (racing's bound)"
+    )
     pass_threshold: float = Field(1.0, description="a float metric score at or above this is a hard pass")
     learning_rate: int = Field(4, ge=1, description="the edit budget: most edits applied per step")
     lr_scheduler: Literal["constant", "linear", "cosine"] = Field(
@@ -107,6 +115,13 @@ class OptimizerConfig(_Section):
     use_meta_skill: bool = Field(True, description="optimizer-side memory of which edits worked")
     meta_skill: str | None = Field(None, description="text or .md path of a meta-skill from an earlier run")
     initial_skill: str | None = Field(None, description="text or .md path of the skill to start from")
+
+    @field_validator("metric_range")
+    @classmethod
+    def _range(cls, value: list[float]) -> list[float]:
+        if len(value) != 2 or not value[0] < value[1]:
+            raise ValueError(f"must be [low, high] with low < high, e.g. [0.0, 1.0], got {value!r}")
+        return value
 
 
 class TrainConfig(_Section):

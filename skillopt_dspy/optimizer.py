@@ -19,6 +19,7 @@ from skillopt_dspy.report import check_report_dependencies, write_report
 from skillopt_dspy.schedule import SCHEDULERS
 from skillopt_dspy.scoring import GATE_MODES, Metric, check_metric
 from skillopt_dspy.skill import SKILL_BEGIN, SKILL_END, _select_predictors, apply_skill, extract_skill, normalize_skill
+from skillopt_dspy.stages.gate import GATE_TESTS
 from skillopt_dspy.trainer import Trainer, TrainSettings
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,21 @@ def _read_text_or_path(name: str, value: str | Path | None) -> str:
     return value
 
 
+def _check_gate_test(test: Any, alpha: Any, racing: Any, metric_range: Any) -> tuple[float, float]:
+    """Validate the gate's test knobs; returns ``metric_range`` as a ``(low, high)`` tuple of floats."""
+    if test not in GATE_TESTS:
+        raise ValueError(f"gate_test must be one of {GATE_TESTS}, got {test!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 0.5:
+        raise ValueError(f"gate_alpha must be a number in (0, 0.5], e.g. 0.05, got {alpha!r}")
+    if not isinstance(racing, bool):
+        raise TypeError(f"racing must be True or False, got {racing!r}")
+    numbers = isinstance(metric_range, Sequence) and not isinstance(metric_range, str)
+    numbers = numbers and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in metric_range)
+    if not numbers or len(metric_range) != 2 or not metric_range[0] < metric_range[1]:
+        raise ValueError(f"metric_range must be (low, high) with low < high, e.g. (0.0, 1.0), got {metric_range!r}")
+    return float(metric_range[0]), float(metric_range[1])
+
+
 class SkillOpt(Teleprompter):
     """Train a Markdown skill for a DSPy program (SkillOpt, arXiv 2605.23904).
 
@@ -77,6 +93,12 @@ class SkillOpt(Teleprompter):
         metric: ``(example, prediction, trace=None) -> bool | float | dspy.Prediction(score=, feedback=)``.
         reflection_lm: the optimizer model; default the program's LM.
         gate: ``"hard"`` (pass rate), ``"soft"`` (mean score) or ``"mixed"``; ``mixed_weight`` weighs soft.
+        gate_test: ``"strict"`` accepts a candidate whose validation score is strictly higher;
+            ``"paired"`` also needs a one-sided paired test on the same examples at level ``gate_alpha``
+            (exact sign/McNemar test on hard outcomes, seeded sign-flip test on soft or mixed scores).
+        racing: score candidates on the valset in chunks and stop once one can no longer win (exact:
+            the same decisions, fewer calls). ``metric_range`` bounds a soft score (default ``(0, 1)``);
+            a score outside it switches racing off with a warning.
         pass_threshold: a float score at or above this counts as a hard pass.
         learning_rate: the edit budget, i.e. most edits applied per step; ``lr_scheduler`` decays it
             (``"constant"``, ``"linear"``, ``"cosine"``) towards ``min_learning_rate``.
@@ -109,6 +131,10 @@ class SkillOpt(Teleprompter):
         reflection_lm: dspy.BaseLM | None = None,
         gate: str = "hard",
         mixed_weight: float = 0.5,
+        gate_test: str = "strict",
+        gate_alpha: float = 0.05,
+        racing: bool = True,
+        metric_range: Sequence[float] = (0.0, 1.0),
         pass_threshold: float = 1.0,
         learning_rate: int = 4,
         lr_scheduler: str = "constant",
@@ -139,6 +165,7 @@ class SkillOpt(Teleprompter):
             raise ValueError(f"gate must be one of {GATE_MODES}, got {gate!r}")
         if isinstance(mixed_weight, bool) or not isinstance(mixed_weight, (int, float)) or not 0 <= mixed_weight <= 1:
             raise ValueError(f"mixed_weight must be a number in [0, 1], got {mixed_weight!r}")
+        metric_range = _check_gate_test(gate_test, gate_alpha, racing, metric_range)
         if lr_scheduler not in SCHEDULERS:
             raise ValueError(f"lr_scheduler must be one of {SCHEDULERS}, got {lr_scheduler!r}")
         _positive_int("learning_rate", learning_rate)
@@ -177,6 +204,10 @@ class SkillOpt(Teleprompter):
         self.settings = TrainSettings(
             gate=gate,
             mixed_weight=float(mixed_weight),
+            gate_test=gate_test,
+            gate_alpha=float(gate_alpha),
+            racing=racing,
+            metric_range=metric_range,
             pass_threshold=float(pass_threshold),
             learning_rate=learning_rate,
             min_learning_rate=min_learning_rate,

@@ -81,7 +81,7 @@ class RunState:
     meta_skill: str = ""
     usage: dict[str, Any] = field(default_factory=dict)
     lookahead: dict[str, int] = field(default_factory=dict)  # budget look-ahead measurements
-    val_scores: dict[str, list[Score]] = field(default_factory=dict)
+    val_scores: dict[str, list[Score | None]] = field(default_factory=dict)  # valset order; None: not scored
     elapsed_s: float = 0.0
     candidates: list[dict[str, Any]] = field(default_factory=list)  # every validated skill, see Trainer.propose
     finished: bool = False
@@ -91,7 +91,7 @@ class RunState:
         data = asdict(self)
         data["version"] = STATE_VERSION
         data["rejected"] = [e.model_dump() for e in self.rejected]
-        data["val_scores"] = {h: [s.to_dict() for s in scores] for h, scores in self.val_scores.items()}
+        data["val_scores"] = {h: [None if s is None else s.to_dict() for s in v] for h, v in self.val_scores.items()}
         return data
 
     @classmethod
@@ -102,7 +102,9 @@ class RunState:
         data["rejected"] = [
             RejectedEdit(**e) if "edit" in e else RejectedEdit(edit=Edit(**e)) for e in data.get("rejected", [])
         ]
-        data["val_scores"] = {h: [Score(**s) for s in v] for h, v in data.get("val_scores", {}).items()}
+        data["val_scores"] = {
+            h: [None if s is None else Score(**s) for s in v] for h, v in data.get("val_scores", {}).items()
+        }
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 

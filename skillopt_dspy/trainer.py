@@ -33,7 +33,8 @@ from skillopt_dspy.scoring import Metric, gate_value
 from skillopt_dspy.skill import apply_skill, skill_hash
 from skillopt_dspy.stages import epoch as epoch_stage
 from skillopt_dspy.stages.aggregate import aggregate
-from skillopt_dspy.stages.gate import ValidationCache, decide
+from skillopt_dspy.stages.gate import GateRule, ValidationCache
+from skillopt_dspy.stages.racing import RacingGate, validation_order
 from skillopt_dspy.stages.reflect import reflect
 from skillopt_dspy.stages.rollout import ErrorLimit, TooManyErrorsError, rollout
 from skillopt_dspy.stages.select import select
@@ -51,6 +52,10 @@ class TrainSettings:
 
     gate: str = "hard"
     mixed_weight: float = 0.5
+    gate_test: str = "strict"
+    gate_alpha: float = 0.05
+    racing: bool = True
+    metric_range: tuple[float, float] = (0.0, 1.0)
     pass_threshold: float = 1.0
     learning_rate: int = 4
     min_learning_rate: int = 1
@@ -190,6 +195,15 @@ class Trainer:
             skill_key=skill_hash(skill),
         )
 
+    def _validate(self, skill: str, indices: list[int]) -> list:
+        return [t.score for t in self.rollout(skill, [self.valset[i] for i in indices])]
+
+    def gate_rule(self) -> GateRule:
+        """The gate's comparison rule from the settings (mode, test, level, the metric's range, seed)."""
+        s = self.s
+        low, high = s.metric_range
+        return GateRule(s.gate, s.mixed_weight, s.gate_test, s.gate_alpha, low, high, s.seed)
+
     def _batch(self, step: int) -> list[int]:
         epoch, k = divmod(step, self.steps_per_epoch)
         order = list(range(len(self.trainset)))
@@ -223,7 +237,7 @@ class Trainer:
             if not state.finished:
                 state.stop_reason = ""  # why the last attempt stopped (a budget, a failure) no longer holds
             for h, scores in state.val_scores.items():
-                self.val_cache._scores[h] = scores
+                self.val_cache.restore(h, scores)
             logger.info("resuming from %s at step %d/%d", self.run_dir.path, state.next_step, self.total_steps)
             return state, history
         baseline_scores = self.val_cache.scores(self.initial_skill)
@@ -270,7 +284,14 @@ class Trainer:
                 self.run_dir.clear()
             self.store = self.run_dir.eval_store()
         with Runner(self.s.num_threads, self.usage) as self.runner:
-            self.val_cache = ValidationCache(lambda skill: [t.score for t in self.rollout(skill, self.valset)])
+            self.val_cache = ValidationCache(self._validate, size=len(self.valset))
+            self.val_gate = RacingGate(
+                self.val_cache,
+                self.gate_rule(),
+                order=validation_order(len(self.valset), seed=self.s.seed),
+                chunk_size=self.s.num_threads,
+                racing=self.s.racing,
+            )
             state, history = self._start()
             t0 = time.perf_counter() - state.elapsed_s
             self.events.run_start(
@@ -385,23 +406,22 @@ class Trainer:
             index = add_candidate(
                 state.candidates, candidate.text, source="step", epoch=epoch, step=step, parent_skill=state.skill
             )
-            decision = decide(
-                self.val_cache.scores(state.skill),
-                self.val_cache.scores(candidate.text),
-                mode=self.s.gate,
-                mixed_weight=self.s.mixed_weight,
-            )
+            decision = self.val_gate(state.skill, candidate.text)
             meter.lap("gate")
             settle(state.candidates, index, accepted=decision.accepted, metric_calls=self.usage.metric_calls)
             if decision.accepted:
                 state.skill, state.val_score = candidate.text, decision.candidate_score
             else:
+                # Both scores on the examples the candidate was scored on (racing may have stopped it early).
+                old = decision.incumbent_score
+                if decision.stopped_early and decision.candidate_score is not None and decision.delta is not None:
+                    old = decision.candidate_score - decision.delta
                 state.rejected.extend(
                     RejectedEdit(
                         edit=e,
                         step=step,
                         epoch=epoch,
-                        incumbent_score=decision.incumbent_score,
+                        incumbent_score=old,
                         candidate_score=decision.candidate_score,
                     )
                     for e in candidate.applied

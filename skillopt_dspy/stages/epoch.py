@@ -34,7 +34,6 @@ from skillopt_dspy.skill import (
     write_region,
 )
 from skillopt_dspy.stages.evidence import clip_middle, evidence_budget, example_line
-from skillopt_dspy.stages.gate import decide
 from skillopt_dspy.stages.rollout import FATAL_ERRORS, Trajectory, prediction_fields
 
 if TYPE_CHECKING:
@@ -169,12 +168,7 @@ def slow_update(trainer: Trainer, state: RunState, epoch: int) -> dict:
     if trainer.run_dir is not None:
         trainer.run_dir.save_skill(state.next_step, candidate)
     index = add_candidate(state.candidates, candidate, source="slow_update", epoch=epoch, parent_skill=state.skill)
-    decision = decide(
-        trainer.val_cache.scores(state.skill),
-        trainer.val_cache.scores(candidate),
-        mode=trainer.s.gate,
-        mixed_weight=trainer.s.mixed_weight,
-    )
+    decision = trainer.val_gate(state.skill, candidate)  # the steps' gate: same test, same racing
     settle(state.candidates, index, accepted=decision.accepted, metric_calls=trainer.usage.metric_calls)
     if decision.accepted:
         state.skill, state.val_score = candidate, decision.candidate_score
@@ -188,7 +182,9 @@ def describe_outcomes(steps: list[StepRecord]) -> str:
     for s in steps:
         if not s.gate:
             continue
-        delta = (s.gate["candidate_score"] or 0.0) - s.gate["incumbent_score"]
+        delta = s.gate.get("delta")  # on the examples the candidate was scored on (racing may stop early)
+        if delta is None:
+            delta = (s.gate["candidate_score"] or 0.0) - s.gate["incumbent_score"]
         verdict = "ACCEPTED" if s.accepted else "REJECTED"
         for e in s.applied:
             content = " ".join(str(e.get("content", "")).split())[:200]

@@ -1,6 +1,4 @@
 from skillopt_dspy.edits import Edit
-from skillopt_dspy.scoring import Score
-from skillopt_dspy.stages.gate import ValidationCache, decide
 from skillopt_dspy.stages.select import select
 from skillopt_dspy.stages.update import update
 
@@ -65,32 +63,6 @@ def test_update_reports_every_edit():
     result = update("# Rules\n", [Edit(op="add", target="Rules", content="- a"), Edit(op="delete", target="zzz")])
     assert result.text == "# Rules\n- a\n"
     assert [r.applied for r in result.reports] == [True, False]
-
-
-def test_gate_strict_improvement_ties_rejected_and_modes():
-    old = [Score(1, 1.0), Score(0, 0.5)]
-    assert decide(old, [Score(1, 1.0), Score(1, 1.0)], mode="hard").accepted
-    tie = decide(old, [Score(0, 0.9), Score(1, 0.6)], mode="hard")
-    assert not tie.accepted and "tied" in tie.reason
-    assert decide(old, [Score(0, 0.9), Score(1, 0.61)], mode="soft").accepted
-    assert not decide(old, [Score(0, 0.9), Score(1, 0.6)], mode="soft").accepted
-    mixed = decide(old, [Score(1, 0.4), Score(0, 0.2)], mode="mixed", mixed_weight=0.5)
-    assert not mixed.accepted and mixed.candidate_score < mixed.incumbent_score
-
-
-def test_gate_uses_unrounded_means():
-    old = [Score(0, 0.333333331)] * 3
-    new = [Score(0, 0.333333332)] * 3
-    assert decide(old, new, mode="soft").accepted
-
-
-def test_validation_cache_never_reevaluates_a_skill():
-    calls = []
-    cache = ValidationCache(lambda skill: calls.append(skill) or [Score(1, 1)])
-    cache.scores("- a")
-    cache.scores("- a  \n")
-    cache.scores("- b")
-    assert calls == ["- a", "- b"] and cache.hits == 1
 
 
 def test_select_drops_copies_of_the_prompts_rule_template():

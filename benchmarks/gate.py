@@ -1,0 +1,149 @@
+"""How often each validation gate accepts noise or a real gain, and what racing saves: a simulation, no LM.
+
+Each replication draws per-example Bernoulli outcomes on a valset of ``n`` examples: the incumbent skill
+passes each example with probability 0.60, the candidate with 0.60 + delta. ``--overlap r`` makes the two
+skills agree by construction on a share ``r`` of the examples (a candidate differs from the incumbent by a
+few edits, so most examples go the same way for both); on the rest the candidate's outcome is drawn on its
+own with the probability that keeps its accuracy at 0.60 + delta. The candidate is then judged by the
+library's own gate (:class:`skillopt_dspy.stages.racing.RacingGate` over a
+:class:`~skillopt_dspy.stages.gate.ValidationCache`, the code a run uses) with racing on and off:
+
+- delta = 0: the false-accept rate (a candidate no better than the incumbent passes the gate);
+- delta = +0.05, +0.10: the accept rate of a real gain (power);
+- validation calls per candidate with and without racing, on all candidates and on the rejected ones;
+- decisions that differ between racing on and off (must be 0: racing only stops a candidate that cannot
+  win).
+
+Run: ``python benchmarks/gate.py [--reps 2000] [--chunk 8] [--overlap 0.0 0.5] [--out benchmarks/results/gate.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+from skillopt_dspy.scoring import Score
+from skillopt_dspy.stages.gate import GateRule, ValidationCache
+from skillopt_dspy.stages.racing import RacingGate, validation_order
+
+BASE = 0.60
+SIZES = (20, 40, 100)
+DELTAS = (0.0, 0.05, 0.10)
+GATES = {
+    "strict": GateRule(mode="hard", test="strict"),
+    "paired a=0.01": GateRule(mode="hard", test="paired", alpha=0.01),
+    "paired a=0.05": GateRule(mode="hard", test="paired", alpha=0.05),
+    "paired a=0.10": GateRule(mode="hard", test="paired", alpha=0.10),
+    "paired a=0.20": GateRule(mode="hard", test="paired", alpha=0.20),
+}
+PASS, FAIL = Score(1.0, 1.0), Score(0.0, 0.0)
+
+
+def draw(rng: random.Random, n: int, delta: float, overlap: float) -> tuple[list[Score], list[Score]]:
+    """Incumbent and candidate outcomes on ``n`` examples (see the module docstring)."""
+    own = (BASE + delta - overlap * BASE) / (1.0 - overlap)  # keeps the candidate's accuracy at BASE + delta
+    incumbent = [rng.random() < BASE for _ in range(n)]
+    candidate = [x if rng.random() < overlap else rng.random() < own for x in incumbent]
+    return [PASS if x else FAIL for x in incumbent], [PASS if x else FAIL for x in candidate]
+
+
+def judge(rule: GateRule, incumbent: list[Score], candidate: list[Score], *, racing: bool, chunk: int, seed: int):
+    """One gate decision by the library's racing gate; returns (accepted, validation calls on the candidate)."""
+    table = {"incumbent": incumbent, "candidate": candidate}
+    calls = {"candidate": 0, "incumbent": 0}
+
+    def evaluate(skill: str, indices: list[int]) -> list[Score]:
+        calls[skill] += len(indices)
+        return [table[skill][i] for i in indices]
+
+    cache = ValidationCache(evaluate, size=len(incumbent))
+    order = validation_order(len(incumbent), seed=seed)
+    gate = RacingGate(cache, rule, order=order, chunk_size=chunk, racing=racing)
+    return gate("incumbent", "candidate").accepted, calls["candidate"]
+
+
+def simulate(n: int, delta: float, *, reps: int, chunk: int, overlap: float, seed: int) -> dict[str, dict]:
+    rng = random.Random(f"{seed}-{n}-{delta}-{overlap}")
+    stats = {
+        name: {"accepted": 0, "calls_on": 0, "calls_off": 0, "lost": 0, "lost_on": 0, "lost_off": 0, "differ": 0}
+        for name in GATES
+    }
+    for rep in range(reps):
+        incumbent, candidate = draw(rng, n, delta, overlap)
+        for name, rule in GATES.items():
+            on, calls_on = judge(rule, incumbent, candidate, racing=True, chunk=chunk, seed=rep)
+            off, calls_off = judge(rule, incumbent, candidate, racing=False, chunk=chunk, seed=rep)
+            s = stats[name]
+            s["accepted"] += off
+            s["differ"] += on != off
+            s["calls_on"] += calls_on
+            s["calls_off"] += calls_off
+            if not off:
+                s["lost"] += 1
+                s["lost_on"] += calls_on
+                s["lost_off"] += calls_off
+    out = {}
+    for name, s in stats.items():
+        lost = max(1, s["lost"])
+        out[name] = {
+            "accept_rate": s["accepted"] / reps,
+            "calls_racing": s["calls_on"] / reps,
+            "calls_full": s["calls_off"] / reps,
+            "calls_rejected_racing": s["lost_on"] / lost,
+            "calls_rejected_full": s["lost_off"] / lost,
+            "saved_on_rejected": 1.0 - s["lost_on"] / max(1, s["lost_off"]),
+            "decisions_differ": s["differ"],
+        }
+    return out
+
+
+def table(results: dict, overlap: float, reps: int, chunk: int) -> str:
+    lines = [
+        f"overlap {overlap:.1f}, {reps} replications per row, racing chunk {chunk}; rates are accept rates "
+        "(delta 0: false accepts), calls are validation calls per candidate (racing / full)",
+        "",
+        "| n | delta | " + " | ".join(GATES) + " | calls, all candidates (strict) | calls, rejected (strict) "
+        "| saved on rejected: strict / paired a=0.05 | decisions differ |",
+        "|---|---|" + "---|" * len(GATES) + "---|---|---|---|",
+    ]
+    for (n, delta), row in results.items():
+        s, p = row["strict"], row["paired a=0.05"]
+        rates = " | ".join(f"{row[g]['accept_rate']:.3f}" for g in GATES)
+        differ = sum(row[g]["decisions_differ"] for g in GATES)
+        lines.append(
+            f"| {n} | +{delta:.2f} | {rates} | {s['calls_racing']:.1f} / {s['calls_full']:.0f} "
+            f"| {s['calls_rejected_racing']:.1f} / {s['calls_rejected_full']:.0f} "
+            f"| {s['saved_on_rejected']:.0%} / {p['saved_on_rejected']:.0%} | {differ} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=2000)
+    parser.add_argument("--chunk", type=int, default=8, help="racing chunk (num_threads); default 8")
+    parser.add_argument("--overlap", type=float, nargs="+", default=[0.0, 0.5])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="write every number as JSON here")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    everything = {}
+    for overlap in args.overlap:
+        results = {
+            (n, d): simulate(n, d, reps=args.reps, chunk=args.chunk, overlap=overlap, seed=args.seed)
+            for n in SIZES
+            for d in DELTAS
+        }
+        print(table(results, overlap, args.reps, args.chunk), end="\n\n", flush=True)
+        everything[str(overlap)] = {f"n={n} delta={d}": row for (n, d), row in results.items()}
+    print(f"({time.perf_counter() - started:.0f} s)")
+    if args.out:
+        meta = {"reps": args.reps, "chunk": args.chunk, "seed": args.seed, "base_accuracy": BASE}
+        Path(args.out).write_text(json.dumps({"settings": meta, "results": everything}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

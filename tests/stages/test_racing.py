@@ -1,0 +1,142 @@
+"""Racing in a run, with fake LMs: the same accepted skills for fewer calls, the paired test in the
+history, the slow update through the same gate, and a candidate interrupted mid-validation resumed."""
+
+import json
+import re
+
+import dspy
+import pytest
+
+from skillopt_dspy import SkillOpt
+from skillopt_dspy.state import RunState
+from tests.fakes import WordGroup, engine_of, fake_lm, group_metric, rule_reflector, target_handler, word_examples
+
+TRAIN = word_examples("apple ant bird bat cat cow ink ivy jar jet kite kelp queen quill rain rock sun sea".split())
+VAL = word_examples("axe bee cup inn jam key quiz rope star arm bus cab ice jug kid red sky ace".split())
+VAL_WORDS = {ex.word for ex in VAL}
+RULE = re.compile(r'Words starting with "(\w)" are (\w+)\.')
+
+
+def saboteur():
+    """Reflection that, after each accepted rule, first proposes to contradict the newest rule (a loser)."""
+    good = rule_reflector()
+
+    def handler(call):
+        skill = call.inputs.get("skill", "")
+        rules = RULE.findall(skill)
+        if "trajectories" in call.inputs and rules:
+            letter, group = rules[-1]
+            bad = f'- Words starting with "{letter}" are {"beta" if group == "alpha" else "alpha"}.'
+            if bad not in call.inputs.get("rejected_edits", "") and bad not in skill:
+                return {"failure_summary": "bold", "edits": [{"op": "add", "target": "Rules", "content": bad}]}
+        return good(call)
+
+    return handler
+
+
+def train(target_handler=target_handler, **kw):
+    target, reflection = fake_lm(target_handler), fake_lm(saboteur())
+    settings = {"batch_size": 3, "epochs": 2, "learning_rate": 2, "num_threads": 2, "progress": False, **kw}
+    with dspy.context(lm=target):
+        compiled = SkillOpt(metric=group_metric, reflection_lm=reflection, **settings).compile(
+            WordGroup(), trainset=TRAIN, valset=VAL
+        )
+    return compiled, engine_of(target)
+
+
+def gates(result):
+    steps = [s.gate for s in result.history]
+    slow = [e.slow_update.get("gate") if e.slow_update else None for e in result.epochs]
+    return steps + slow
+
+
+def test_racing_reaches_the_same_skills_with_fewer_target_calls():
+    raced, raced_target = train()
+    full, full_target = train(racing=False)
+    a, b = raced.detailed_results, full.detailed_results
+    assert raced.skill == full.skill and a.best_val_score == b.best_val_score == 1.0
+    assert [s.skill_hash for s in a.history] == [s.skill_hash for s in b.history]
+    assert [g and g["accepted"] for g in gates(a)] == [g and g["accepted"] for g in gates(b)]
+    stopped = [g for g in gates(a) if g and g["stopped_early"]]
+    assert stopped and all(not g["accepted"] and g["evaluated"] < len(VAL) for g in stopped)
+    assert not any(g and g["stopped_early"] for g in gates(b))
+    saved = sum(len(VAL) - g["evaluated"] for g in stopped)
+    assert len(raced_target.calls) == len(full_target.calls) - saved > 0
+    assert a.metric_calls == b.metric_calls - saved
+
+
+def test_the_paired_test_is_recorded_for_every_decision_and_the_slow_update_uses_it():
+    compiled, _ = train(gate_test="paired", gate_alpha=0.05, epochs=1)
+    res = compiled.detailed_results
+    decided = [g for g in gates(res) if g]
+    assert decided and all(g["test"] == "paired" and g["alpha"] == 0.05 for g in decided)
+    assert all(g["p_value"] is not None for g in decided)
+    assert all(g["p_value"] <= 0.05 for g in decided if g["accepted"])
+    history = res.to_dict()["history"]
+    assert [h["gate"] and h["gate"]["p_value"] for h in history] == [s.gate and s.gate["p_value"] for s in res.history]
+    slow = res.epochs[0].slow_update
+    assert slow is not None and slow["gate"] is not None and slow["gate"]["test"] == "paired"
+
+
+def test_the_knobs_are_checked_before_any_call():
+    with pytest.raises(ValueError, match="gate_test must be one of"):
+        SkillOpt(metric=group_metric, gate_test="bonferroni")
+    with pytest.raises(ValueError, match=r"gate_alpha must be a number in \(0, 0.5\]"):
+        SkillOpt(metric=group_metric, gate_alpha=0.9)
+    with pytest.raises(TypeError, match="racing must be True or False"):
+        SkillOpt(metric=group_metric, racing="yes")
+    with pytest.raises(ValueError, match="metric_range must be"):
+        SkillOpt(metric=group_metric, metric_range=(1, 0))
+
+
+def test_a_candidate_interrupted_mid_validation_resumes_where_it_stopped(tmp_path):
+    """KeyboardInterrupt inside a losing candidate's validation; the resumed run redoes no finished call."""
+    reference, _ = train(log_dir=tmp_path / "ref", num_threads=1)
+    ref = reference.detailed_results
+    raced = next(s for s in ref.history if s.gate and s.gate["stopped_early"] and s.gate["evaluated"] >= 2)
+
+    calls, interrupted = [], []
+
+    def interrupting(call):
+        calls.append(json.dumps([call.inputs, call.skill], sort_keys=True))
+        word = call.inputs.get("word")
+        sabotaged = len({letter for letter, _ in RULE.findall(call.skill)}) < len(RULE.findall(call.skill))
+        nth = sum(1 for c in calls if json.loads(c)[1] == call.skill)
+        if word in VAL_WORDS and sabotaged and not interrupted and nth == 2:
+            interrupted.append(call.skill)
+            raise KeyboardInterrupt  # the second validation example of the first losing candidate
+        return target_handler(call)
+
+    first, _ = train(interrupting, log_dir=tmp_path / "run", num_threads=1)
+    assert first.detailed_results.stop_reason.startswith("interrupted")
+    done = list(calls)
+    calls.clear()
+    resumed, _ = train(interrupting, log_dir=tmp_path / "run", num_threads=1)
+    res = resumed.detailed_results
+    assert resumed.skill == reference.skill and res.stop_reason == "completed all epochs"
+    assert [s.gate for s in res.history] == [s.gate for s in ref.history]
+    # Only the interrupted call is made again; the candidate's first example came from evals.jsonl.
+    assert len(set(done[:-1]) & set(calls)) == 0 and done[-1] in calls
+    # Partial scores are kept like full ones: None where the candidate was never scored.
+    state = RunState.from_dict(json.loads((tmp_path / "run" / "state.json").read_text()))
+    partial = [v for v in state.val_scores.values() if None in v]
+    assert any(sum(s is not None for s in v) == raced.gate["evaluated"] for v in partial)
+    evals = [json.loads(line) for line in (tmp_path / "run" / "evals.jsonl").read_text().splitlines()]
+    per_skill = {}
+    for e in evals:
+        per_skill.setdefault(e["skill"], set()).add(e["example"])
+    assert raced.gate["evaluated"] in {len(v) for v in per_skill.values()}
+
+
+def test_config_keys_and_cli_overrides_reach_the_gate():
+    from skillopt_dspy.config import ConfigError, build_config
+
+    overrides = ["optimizer.gate_test=paired", "optimizer.gate_alpha=0.1", "optimizer.racing=false"]
+    cfg = build_config({}, overrides=[*overrides, "optimizer.metric_range=[0, 10]"])
+    settings = SkillOpt(metric=group_metric, **cfg.skillopt_kwargs()).settings
+    assert (settings.gate_test, settings.gate_alpha, settings.racing) == ("paired", 0.1, False)
+    assert settings.metric_range == (0.0, 10.0)
+    with pytest.raises(ConfigError, match=r"optimizer\.gate_test"):
+        build_config({}, overrides=["optimizer.gate_test=sometimes"])
+    with pytest.raises(ConfigError, match=r"optimizer.metric_range: must be \[low, high\]"):
+        build_config({}, overrides=["optimizer.metric_range=[1, 0]"])

@@ -81,6 +81,9 @@ class RejectedEdit(BaseModel):
 
     def describe(self) -> str:
         """The edit and its scores on one line, for the reflection prompt."""
+        if self.incumbent_score is not None and self.candidate_score is None:  # racing stopped it before a call
+            why = f"not scored, validation {self.incumbent_score:.3f} cannot be beaten"
+            return f"- {self.edit.describe()} [step {self.step + 1}: {why}]"
         if self.incumbent_score is None or self.candidate_score is None:
             return f"- {self.edit.describe()}"
         verdict = "tied" if self.candidate_score == self.incumbent_score else "fell"

@@ -34,7 +34,7 @@ from skillopt_dspy.skill import apply_skill, skill_hash
 from skillopt_dspy.stages import epoch as epoch_stage
 from skillopt_dspy.stages.aggregate import aggregate
 from skillopt_dspy.stages.gate import GateRule, ValidationCache
-from skillopt_dspy.stages.racing import RacingGate, validation_order
+from skillopt_dspy.stages.racing import RacingGate, ValidationRollout, validation_order
 from skillopt_dspy.stages.reflect import reflect
 from skillopt_dspy.stages.rollout import ErrorLimit, TooManyErrorsError, rollout
 from skillopt_dspy.stages.select import select
@@ -195,9 +195,6 @@ class Trainer:
             skill_key=skill_hash(skill),
         )
 
-    def _validate(self, skill: str, indices: list[int]) -> list:
-        return [t.score for t in self.rollout(skill, [self.valset[i] for i in indices])]
-
     def gate_rule(self) -> GateRule:
         """The gate's comparison rule from the settings (mode, test, level, the metric's range, seed)."""
         s = self.s
@@ -284,7 +281,7 @@ class Trainer:
                 self.run_dir.clear()
             self.store = self.run_dir.eval_store()
         with Runner(self.s.num_threads, self.usage) as self.runner:
-            self.val_cache = ValidationCache(self._validate, size=len(self.valset))
+            self.val_cache = ValidationCache(ValidationRollout(self), size=len(self.valset))
             self.val_gate = RacingGate(
                 self.val_cache,
                 self.gate_rule(),

@@ -202,6 +202,13 @@ class ValidationCache:
         """The scores on the whole valset, scoring whatever is missing."""
         return self.evaluate(skill, range(self.size))  # type: ignore[arg-type]
 
+    def forget(self, skill: str, indices: Sequence[int]) -> None:
+        """Drop the scores at ``indices`` (they were not the skill's result: a systematic failure)."""
+        with self._lock:
+            row = self._scores.get(skill_hash(skill))
+            for i in indices if row is not None else ():
+                row[i] = None
+
     def seed(self, skill: str, scores: Sequence[Score | None]) -> None:
         """Record known scores (e.g. restored from a checkpoint)."""
         self.restore(skill_hash(skill), scores)

@@ -24,9 +24,16 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from skillopt_dspy.scoring import Score, gate_value
+from skillopt_dspy.skill import skill_hash
 from skillopt_dspy.stages.gate import GateDecision, GateRule, ValidationCache, cannot_win, decide
+from skillopt_dspy.stages.rollout import TooManyErrorsError, rollout
+from skillopt_dspy.state import example_key
+
+if TYPE_CHECKING:
+    from skillopt_dspy.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +48,45 @@ def validation_order(size: int, *, seed: int) -> list[int]:
     order = list(range(size))
     random.Random(seed * 1_000_003 + 7).shuffle(order)
     return order
+
+
+class ValidationRollout:
+    """``evaluate(skill, indices)`` for a run's :class:`ValidationCache`: one chunk of the valset rolled out.
+
+    For the run's error limit a candidate's chunks together are one evaluation, as if it had been scored in
+    one go: its program errors add up over the chunks. When they turn out systematic, every failed example
+    of that candidate is forgotten (cache and ``evals.jsonl``) so that a rerun scores them again.
+    """
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self._errors: dict[str, dict[int, str]] = {}  # skill hash -> valset position -> program error
+
+    def __call__(self, skill: str, indices: list[int]) -> list[Score]:
+        t, key = self.trainer, skill_hash(skill)
+        trajectories = rollout(
+            t.program_with(skill),
+            [t.valset[i] for i in indices],
+            metric=t.metric,
+            runner=t.runner,
+            lm=t.lm,
+            pass_threshold=t.s.pass_threshold,
+            store=t.store,
+            skill_key=key,
+        )
+        errors = self._errors.setdefault(key, {})
+        errors.update({i: tr.error for i, tr in zip(indices, trajectories) if tr.error_kind == "program"})
+        if errors and t.error_limit is not None:
+            scored = sum(s is not None for s in t.val_cache.known(skill)) + len(indices)
+            try:
+                t.error_limit.check(list(errors.values()), scored)
+            except TooManyErrorsError:
+                if t.store is not None:
+                    t.store.discard(key, [example_key(t.valset[i]) for i in errors])
+                t.val_cache.forget(skill, list(errors))
+                del self._errors[key]
+                raise
+        return [tr.score for tr in trajectories]
 
 
 class RacingGate:

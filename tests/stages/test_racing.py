@@ -24,7 +24,7 @@ def saboteur():
     def handler(call):
         skill = call.inputs.get("skill", "")
         rules = RULE.findall(skill)
-        if "trajectories" in call.inputs and rules:
+        if "failure_summary" in call.outputs and rules:
             letter, group = rules[-1]
             bad = f'- Words starting with "{letter}" are {"beta" if group == "alpha" else "alpha"}.'
             if bad not in call.inputs.get("rejected_edits", "") and bad not in skill:
@@ -140,3 +140,28 @@ def test_config_keys_and_cli_overrides_reach_the_gate():
         build_config({}, overrides=["optimizer.gate_test=sometimes"])
     with pytest.raises(ConfigError, match=r"optimizer.metric_range: must be \[low, high\]"):
         build_config({}, overrides=["optimizer.metric_range=[1, 0]"])
+
+
+def test_a_candidates_chunks_are_one_evaluation_for_the_error_limit(tmp_path):
+    """Racing scores a candidate in chunks of num_threads; a program failing on all of them is systematic."""
+
+    def broken_with_a_skill(call):
+        if call.skill and call.inputs.get("word") in VAL_WORDS:
+            raise RuntimeError("context overflow")
+        return target_handler(call)
+
+    compiled, target = train(broken_with_a_skill, log_dir=tmp_path, num_threads=1, epochs=1)
+    res = compiled.detailed_results
+    # Chunks of one example each: 1 of 1, then 2 of 2 raised, and the run stops, returning the baseline skill.
+    assert res.stop_reason.startswith("stopped: every one of the 2 examples of one evaluation raised")
+    assert compiled.skill == res.initial_skill and res.history == ()
+    candidate_calls = [c for c in target.calls if c.skill and c.inputs.get("word") in VAL_WORDS]
+    assert len(candidate_calls) == 2
+    # Not the skill's result: forgotten, so a rerun scores those examples again.
+    state = RunState.from_dict(json.loads((tmp_path / "state.json").read_text()))
+    rows = list(state.val_scores.values())
+    assert all(all(s is None for s in v) or None not in v for v in rows) and any(None in v for v in rows)
+    again, target = train(target_handler, log_dir=tmp_path, num_threads=1, epochs=1)
+    assert again.detailed_results.stop_reason == "completed all epochs"
+    rescored = [c for c in target.calls if c.skill and c.inputs.get("word") in VAL_WORDS]
+    assert len(rescored) >= 2

@@ -68,7 +68,7 @@ def settle(candidates: list[dict[str, Any]], index: int, *, accepted: bool, metr
 
 def gepa_fields(
     candidates: Sequence[dict[str, Any]],
-    val_scores: Mapping[str, Sequence[Score]],
+    val_scores: Mapping[str, Sequence[Score | None]],
     *,
     mode: str,
     mixed_weight: float = 0.5,
@@ -81,7 +81,7 @@ def gepa_fields(
     subscores = []
     for c in candidates:
         scores = val_scores.get(skill_hash(c["skill"]), [])
-        subscores.append(tuple(gate_value([s], mode, mixed_weight) for s in scores))
+        subscores.append(tuple(gate_value([s], mode, mixed_weight) for s in scores if s is not None))
     return {
         "candidates": tuple(c["skill"] for c in candidates),
         "parents": tuple((c["parent"],) for c in candidates),

@@ -47,15 +47,18 @@ def test_every_validated_candidate_is_listed_with_its_scores_and_parent(compiled
     for s in steps_with_candidate:
         info = res.candidate_info[s.candidate]
         assert (info["source"], info["step"], info["accepted"]) == ("step", s.step, s.accepted)
-        assert res.val_aggregate_scores[s.candidate] == pytest.approx(s.gate["candidate_score"])
+        # On the examples it was scored on (all of them, unless racing stopped it early).
+        assert len(res.val_subscores[s.candidate]) == s.gate["evaluated"]
+        assert res.val_aggregate_scores[s.candidate] == pytest.approx(s.gate["candidate_score"] or 0.0)
         # The parent is the skill the step started from: its score is the gate's incumbent score.
         (parent,) = res.parents[s.candidate]
         assert res.val_aggregate_scores[parent] == pytest.approx(s.gate["incumbent_score"])
-    # The harmful candidate is there although rejected, scored on every validation example.
+    # The harmful candidate is there although rejected; accepted ones are scored on every validation example.
     harmful = [i for i, text in enumerate(res.candidates) if HARMFUL in text]
     assert harmful and all(res.candidate_info[i]["accepted"] is False for i in harmful)
-    assert all(len(sub) == len(VAL) for sub in res.val_subscores)
-    assert res.num_full_val_evals == len(res.candidates)
+    assert all(len(sub) == len(VAL) for sub, info in zip(res.val_subscores, res.candidate_info) if info["accepted"])
+    gates = [s.gate for s in steps_with_candidate] + [e.slow_update["gate"] for e in slow]
+    assert res.num_full_val_evals == 1 + sum(not g["stopped_early"] for g in gates)
     counts = list(res.discovery_eval_counts)
     assert counts == sorted(counts) and counts[-1] <= res.total_metric_calls == res.metric_calls
 

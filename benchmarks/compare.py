@@ -7,6 +7,16 @@ MIPROv2 (instructions only, 0 demos) and SIMBA are sized to it from their own ca
 each one actually made are counted by wrapping the metric, and reported. Each result is scored on the
 test split the same way.
 
+The ``reference`` row is the ceiling: the same program with a hand-written skill of the task's rule book
+(``benchmarks/reference_skills/<task>.md``), so the table shows how much of the reachable gain each
+optimizer found. Every gain over ``none`` comes with a paired test on the same test examples: the exact
+one-sided sign (McNemar) test on per-example pass/fail and a 95 % paired bootstrap interval of the accuracy
+difference.
+
+While it runs it prints a progress line every ``--progress-every`` seconds (optimizer, elapsed time, metric
+and LM calls so far) and SkillOpt's step lines, and rewrites the JSON and Markdown after every optimizer,
+so an interrupted comparison keeps its finished rows; ``--resume`` skips the optimizers already there.
+
 Run:
     python benchmarks/compare.py --task ticket_routing --budget 300
     python benchmarks/compare.py --config configs/ticket_routing.yaml --lm openai/gpt-4o-mini --budget 600
@@ -19,6 +29,7 @@ import argparse
 import json
 import logging
 import math
+import random
 import sys
 import threading
 import time
@@ -32,13 +43,18 @@ from dspy.utils.callback import BaseCallback
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from skillopt_dspy.significance import sign_test_p  # noqa: E402
+
 from skillopt_dspy import SkillOpt  # noqa: E402
 from skillopt_dspy.config import load_config  # noqa: E402
 from skillopt_dspy.evaluate import evaluate_skill  # noqa: E402
 from skillopt_dspy.scoring import normalize_score  # noqa: E402
+from skillopt_dspy.skill import apply_skill  # noqa: E402
 from skillopt_dspy.workspace import build  # noqa: E402
 
-OPTIMIZERS = ("none", "skillopt", "gepa", "miprov2", "simba")
+OPTIMIZERS = ("none", "reference", "skillopt", "gepa", "miprov2", "simba")
+REFERENCE_SKILLS = ROOT / "benchmarks" / "reference_skills"
+BOOTSTRAP_DRAWS = 10_000
 
 
 class CountingMetric:
@@ -109,12 +125,66 @@ def simba_plan(budget: int, n_train: int) -> dict[str, int]:
     return {"bsize": bsize, "num_candidates": candidates, "max_steps": 1, "trainset": max(bsize, min(n_train, room))}
 
 
-def run_optimizer(name: str, ws: Any, budget: int, threads: int, seed: int) -> tuple[dspy.Module, CountingMetric]:
-    metric = CountingMetric(ws.metric)
+def reference_path(ws: Any, given: str | None = None) -> Path:
+    """``--reference-skill``, else the bundled task's hand-written skill of its rule book (the ceiling row)."""
+    return Path(given) if given else REFERENCE_SKILLS / f"{ws.config.task.name or ''}.md"
+
+
+def reference_skill(ws: Any) -> str:
+    path = reference_path(ws, getattr(ws, "reference_skill", None))
+    if not path.is_file():
+        raise FileNotFoundError(f"no reference skill for this task: expected {path} (or pass --reference-skill)")
+    return path.read_text(encoding="utf-8")
+
+
+def paired(base: list[float], new: list[float], seed: int = 0) -> dict[str, float]:
+    """Paired comparison of per-example pass/fail: one-sided exact sign test p and a 95 % bootstrap interval."""
+    wins = sum(1 for a, b in zip(base, new) if b > a)
+    losses = sum(1 for a, b in zip(base, new) if b < a)
+    diffs = [b - a for a, b in zip(base, new)]
+    rng = random.Random(seed)
+    n = len(diffs)
+    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(BOOTSTRAP_DRAWS)) if n else [0.0]
+    lo, hi = means[int(0.025 * (len(means) - 1))], means[int(0.975 * (len(means) - 1))]
+    return {"wins": wins, "losses": losses, "p_sign": sign_test_p(wins, losses), "ci95": [round(lo, 4), round(hi, 4)]}
+
+
+class Progress:
+    """Prints one line every ``every`` seconds while an optimizer runs: elapsed time, metric and LM calls."""
+
+    def __init__(self, name: str, metric: CountingMetric, counter: LMCounter, budget: int, every: float) -> None:
+        self.name, self.metric, self.counter, self.budget, self.every = name, metric, counter, budget, every
+        self.start = time.perf_counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def line(self) -> str:
+        elapsed = (time.perf_counter() - self.start) / 60
+        calls = sum(self.counter.calls.values())
+        return f"[{self.name}] {elapsed:.1f} min, metric calls {self.metric.calls}/{self.budget}, LM calls {calls}"
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            print(self.line(), flush=True)
+
+    def __enter__(self) -> Progress:
+        if self.every > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+
+def run_optimizer(
+    name: str, ws: Any, budget: int, threads: int, seed: int, metric: CountingMetric
+) -> tuple[dspy.Module, CountingMetric]:
     train, val = ws.splits["train"], ws.splits["valid"]
     program = ws.program.deepcopy()
     if name == "none":
         return program, metric
+    if name == "reference":
+        return apply_skill(program, reference_skill(ws), ws.config.task.predictors), metric
     if name == "skillopt":
         opt = SkillOpt(
             metric,
@@ -179,20 +249,41 @@ def run_optimizer(name: str, ws: Any, budget: int, threads: int, seed: int) -> t
     raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")
 
 
-def compare(ws: Any, optimizers: list[str], budget: int, threads: int, seed: int) -> list[dict]:
-    rows = []
+def compare(
+    ws: Any,
+    optimizers: list[str],
+    budget: int,
+    threads: int,
+    seed: int,
+    *,
+    done: list[dict] | None = None,
+    on_row: Any = None,
+    progress_every: float = 60.0,
+) -> list[dict]:
+    """Run each optimizer in turn, score it on the test split, and call ``on_row(rows)`` after each one."""
+    rows = list(done or [])
     test = ws.splits.get("test") or ws.splits["valid"]
-    baseline = None
+    base_row = next((r for r in rows if r["optimizer"] == "none" and not r.get("error")), None)
+    baseline = None if base_row is None else base_row["test_accuracy"]
+    base_hard = None if base_row is None else base_row.get("test_hard")
     for name in optimizers:
+        if any(r["optimizer"] == name for r in rows):
+            print(f"[{name}] already in the results, skipped (--resume)", flush=True)
+            continue
         counter = LMCounter()
+        metric = CountingMetric(ws.metric)
         start = time.perf_counter()
         error = None
-        with dspy.context(lm=ws.lm, adapter=ws.adapter, callbacks=[counter], usage_tracker=counter):
+        print(f"[{name}] starting", flush=True)
+        with (
+            dspy.context(lm=ws.lm, adapter=ws.adapter, callbacks=[counter], usage_tracker=counter),
+            Progress(name, metric, counter, budget, progress_every),
+        ):
             try:
-                program, metric = run_optimizer(name, ws, budget, threads, seed)
+                program, metric = run_optimizer(name, ws, budget, threads, seed, metric)
             except Exception as exc:
                 logging.getLogger(__name__).exception("%s failed", name)
-                program, metric, error = None, None, f"{type(exc).__name__}: {exc}"
+                program, error = None, f"{type(exc).__name__}: {exc}"
         wall = time.perf_counter() - start
         row: dict[str, Any] = {"optimizer": name, "wall_time_s": round(wall, 1), "error": error}
         if program is not None:
@@ -208,6 +299,7 @@ def compare(ws: Any, optimizers: list[str], budget: int, threads: int, seed: int
             )
             row.update(
                 test_accuracy=round(report["accuracy"], 4),
+                test_hard=report["hard_scores"],
                 test_soft=round(report["soft_score"], 4),
                 metric_calls=metric.calls,
                 lm_calls=sum(counter.calls.values()),
@@ -216,25 +308,35 @@ def compare(ws: Any, optimizers: list[str], budget: int, threads: int, seed: int
                 instructions={n: p.signature.instructions for n, p in program.named_predictors()},
             )
             if name == "none":
-                baseline = report["accuracy"]
+                baseline, base_hard = report["accuracy"], report["hard_scores"]
             row["gain"] = None if baseline is None else round(report["accuracy"] - baseline, 4)
+            if base_hard is not None and name != "none":
+                row["paired_vs_none"] = paired(base_hard, report["hard_scores"], seed)
         rows.append(row)
-        print(json.dumps(row), flush=True)
+        print(json.dumps({k: v for k, v in row.items() if k not in ("test_hard", "instructions")}), flush=True)
+        if on_row is not None:
+            on_row(rows)
     return rows
 
 
 def markdown(rows: list[dict], title: str) -> str:
-    head = "| optimizer | test accuracy | gain over no skill | test soft | metric calls | LM calls | tokens | wall s |"
-    lines = [f"### {title}", "", head, "|---|---|---|---|---|---|---|---|"]
+    head = (
+        "| optimizer | test accuracy | gain over no skill | sign test p (one-sided) | 95 % CI of the gain "
+        "| test soft | metric calls | LM calls | tokens | wall s |"
+    )
+    lines = [f"### {title}", "", head, "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r.get("error"):
             error = " ".join(r["error"].split())[:80].replace("|", "/")
-            lines.append(f"| {r['optimizer']} | failed: {error} | | | | | | {r['wall_time_s']} |")
+            lines.append(f"| {r['optimizer']} | failed: {error} | | | | | | | | {r['wall_time_s']} |")
             continue
         gain = "" if r.get("gain") is None else f"{r['gain']:+.3f}"
+        test = r.get("paired_vs_none")
+        p = f"{test['p_sign']:.3g} ({test['wins']} won, {test['losses']} lost)" if test else ""
+        ci = f"[{test['ci95'][0]:+.3f}, {test['ci95'][1]:+.3f}]" if test else ""
         lines.append(
-            f"| {r['optimizer']} | {r['test_accuracy']:.3f} | {gain} | {r['test_soft']:.3f} | {r['metric_calls']} | "
-            f"{r['lm_calls']} | {r['tokens']} | {r['wall_time_s']} |"
+            f"| {r['optimizer']} | {r['test_accuracy']:.3f} | {gain} | {p} | {ci} | {r['test_soft']:.3f} | "
+            f"{r['metric_calls']} | {r['lm_calls']} | {r['tokens']} | {r['wall_time_s']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -247,15 +349,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=int, required=True, help="metric calls per optimizer")
     parser.add_argument("--lm", help="target LM (default: the config's)")
     parser.add_argument("--reflection-lm", help="reflection / prompt LM (default: the target LM)")
-    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    parser.add_argument("--optimizers", help=f"comma-separated, from {', '.join(OPTIMIZERS)} (default: all)")
+    parser.add_argument("--reference-skill", help="the ceiling's hand-written skill (default: the bundled task's)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cfg-options", nargs="*", default=[])
     parser.add_argument("--out", help="output path without extension (default benchmarks/results/compare-<task>)")
+    parser.add_argument("--resume", action="store_true", help="keep the rows already in --out; run the others")
+    parser.add_argument("--progress-every", type=float, default=60.0, help="seconds between progress lines")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("dspy", "gepa", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("skillopt_dspy.trainer").setLevel(logging.INFO)  # one line per SkillOpt step
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
     config_path = args.config or str(ROOT / "configs" / f"{args.task}.yaml")
     overrides = list(args.cfg_options)
@@ -264,11 +370,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.reflection_lm:
         overrides.append(f"model.reflection_lm={args.reflection_lm}")
     ws = build(load_config(config_path, overrides=overrides))
-    optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    ws.reference_skill = args.reference_skill
+    if args.optimizers:
+        optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    else:  # every optimizer; the ceiling only where a reference skill exists
+        optimizers = [o for o in OPTIMIZERS if o != "reference" or reference_path(ws, args.reference_skill).is_file()]
     unknown = [o for o in optimizers if o not in OPTIMIZERS]
     if unknown:
         parser.error(f"unknown optimizer(s) {unknown}; choose from {', '.join(OPTIMIZERS)}")
-    rows = compare(ws, optimizers, args.budget, args.threads, args.seed)
     name = args.task or Path(config_path).stem
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"compare-{name}"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -280,10 +389,32 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "threads": args.threads,
         "command": " ".join(sys.argv),
+        "splits": {k: len(v) for k, v in ws.splits.items()},
     }
-    out.with_suffix(".json").write_text(json.dumps({**meta, "results": rows}, indent=2) + "\n")
     title = f"{name}: budget {args.budget} metric calls, LM {ws.config.model.lm}"
-    out.with_suffix(".md").write_text(markdown(rows, title))
+    done: list[dict] = []
+    if args.resume and out.with_suffix(".json").exists():
+        old = json.loads(out.with_suffix(".json").read_text())
+        same = all(old.get(k) == meta[k] for k in ("task", "budget", "lm", "reflection_lm", "seed", "splits"))
+        if not same:
+            parser.error(f"--resume: {out.with_suffix('.json')} was written with other settings; use another --out")
+        done = [r for r in old.get("results", []) if not r.get("error")]
+
+    def write(rows: list[dict]) -> None:
+        out.with_suffix(".json").write_text(json.dumps({**meta, "results": rows}, indent=2) + "\n")
+        out.with_suffix(".md").write_text(markdown(rows, title))
+
+    rows = compare(
+        ws,
+        optimizers,
+        args.budget,
+        args.threads,
+        args.seed,
+        done=done,
+        on_row=write,
+        progress_every=args.progress_every,
+    )
+    write(rows)
     print(markdown(rows, title))
     return 0
 

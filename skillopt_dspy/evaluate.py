@@ -55,4 +55,6 @@ def evaluate_skill(
         "lm_calls": sum(snap["lm_calls"].values()),
         "tokens": sum(snap["tokens"].values()),
         "faults": snap["faults"],
+        "hard_scores": [t.score.hard for t in trajectories],  # per example, in order: for paired comparisons
+        "soft_scores": [t.score.soft for t in trajectories],
     }

@@ -35,6 +35,17 @@ class ProposedEdit(BaseModel):
     )
 
 
+class ProposedAddition(ProposedEdit):
+    """An edit to an empty skill: only ``add`` can apply (the other ops need text of the skill as target)."""
+
+    op: Literal["add"] = Field(default="add", description="add: append a new rule under a section heading")
+    target: str = Field(
+        default="",
+        description="the section heading to add the rule under (a short title; empty = no heading)",
+        json_schema_extra={"maxLength": 80},
+    )
+
+
 class MergedEdit(ProposedEdit):
     """An edit produced by merging proposals; ``merged_from`` lists the numbers of the proposals it covers."""
 
@@ -79,7 +90,10 @@ class ReflectFailures(dspy.Signature):
         "propose one again only if the evidence calls for it, corrected"
     )
     optimizer_memory: str = dspy.InputField(desc="lessons from earlier epochs about which edits helped")
-    failure_summary: str = dspy.OutputField(desc="one or two sentences naming the failure patterns and their cues")
+    failure_summary: str = dspy.OutputField(
+        desc="for each pattern: what the failing inputs have in common that the contrasting inputs lack (the "
+        "cue, in words from the inputs), and the answer that cue requires"
+    )
     edits: list[ProposedEdit] = dspy.OutputField(desc="the edits, most important first")
 
 
@@ -106,6 +120,12 @@ for _sig in (ReflectFailures, ReflectSuccesses):
     _sig.__doc__ = f"{_sig.__doc__}\n\n{_EDIT_GUIDE}"
 ReflectFailures = ReflectFailures.with_instructions(ReflectFailures.__doc__)
 ReflectSuccesses = ReflectSuccesses.with_instructions(ReflectSuccesses.__doc__)
+
+
+def for_empty_skill(signature: type[dspy.Signature]) -> type[dspy.Signature]:
+    """``signature`` whose edits can only be ``add``: with no skill text, no other op has a target, and
+    under constrained decoding the schema keeps a model from proposing ones that cannot apply."""
+    return signature.with_updated_fields("edits", type_=list[ProposedAddition])
 
 
 class AggregateEdits(dspy.Signature):

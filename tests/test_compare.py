@@ -46,3 +46,31 @@ def test_simba_plans_fit_the_budget():
         plan = compare.simba_plan(budget, 80)
         cost = compare.simba_cost(plan["bsize"], plan["num_candidates"], plan["max_steps"], plan["trainset"])
         assert cost <= budget and plan["trainset"] >= plan["bsize"]
+
+
+def test_the_ceiling_row_paired_tests_and_resume(tmp_path, capsys):
+    split_dir = write_split_dir(tmp_path / "data")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "model: {lm: 'tests.cli_fakes:target', reflection_lm: 'tests.cli_fakes:reflector'}\n"
+        f"data: {{split_dir: '{split_dir}'}}\n"
+    )
+    from tests.fakes import GROUPS
+
+    reference = tmp_path / "reference.md"  # the fake target follows first-letter rules: the whole rule book
+    reference.write_text("\n".join(f'- Words starting with "{c}" are {g}.' for g, cs in GROUPS.items() for c in cs))
+    out = tmp_path / "result"
+    args = ["--config", str(config), "--budget", "60", "--out", str(out), "--reference-skill", str(reference)]
+    assert compare.main([*args, "--optimizers", "none,reference"]) == 0
+    rows = {r["optimizer"]: r for r in json.loads(out.with_suffix(".json").read_text())["results"]}
+    assert rows["none"]["test_accuracy"] == 0.0 and rows["reference"]["test_accuracy"] == 1.0
+    test = rows["reference"]["paired_vs_none"]
+    n = len(rows["reference"]["test_hard"])
+    assert test["wins"] == n and test["losses"] == 0 and test["p_sign"] == 0.5**n and test["ci95"] == [1.0, 1.0]
+    assert "sign test p" in out.with_suffix(".md").read_text()
+
+    capsys.readouterr()
+    assert compare.main([*args, "--optimizers", "none,reference", "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "[none] already in the results, skipped (--resume)" in printed
+    assert "[reference] already in the results, skipped (--resume)" in printed

@@ -70,11 +70,25 @@ def _norm(value: Any) -> str:
 
 def label_diffs(t: Trajectory) -> list[tuple[str, str, str]]:
     """``(field, expected, got)`` for every expected field the program answered differently."""
-    labels = {k: v for k, v in t.example.labels().items()}
-    got = prediction_fields(t.prediction)
+    labels = expected_fields(t)
+    got = prediction_fields(t.prediction) if t.prediction is not None else {}
     if not set(labels) & set(got) and len(labels) == 1 and len(got) == 1:  # e.g. a program returning a str
         got = {next(iter(labels)): next(iter(got.values()))}
     return [(k, str(v), str(got[k])) for k, v in labels.items() if k in got and _norm(got[k]) != _norm(v)]
+
+
+def expected_fields(t: Trajectory) -> dict[str, Any]:
+    """The expected values of the fields the program answered (an example's ``id`` or notes are no answer);
+    every non-input field when the program gave no answer to compare with."""
+    labels = t.example.labels().toDict()
+    got = prediction_fields(t.prediction) if t.prediction is not None else {}
+    shared = {k: v for k, v in labels.items() if k in got}
+    if shared:
+        return shared
+    if len(got) == 1 and "output" in got:  # a program returning a bare value: its one answer field
+        named = {k: v for k, v in labels.items() if k not in ("id", "_id", "uid")}
+        return named if len(named) == 1 else labels
+    return labels
 
 
 def _categorical(value: str) -> bool:
@@ -149,7 +163,7 @@ def render_trajectory(t: Trajectory, title: str, *, input_limit: int, other_limi
         lines += ["Program output:", *_fields(prediction_fields(t.prediction), other_limit)]
     elif t.error:
         lines.append(f"Program output: none, it failed ({clip_middle(t.error, other_limit)})")
-    labels = t.example.labels().toDict()
+    labels = expected_fields(t)
     if labels:
         lines += ["Expected:", *_fields(labels, other_limit)]
     if t.score.feedback:
@@ -166,8 +180,7 @@ def _contrasts(key: tuple, successes: Sequence[Trajectory], input_limit: int) ->
     for answer, why in ((got, "really are"), (expected, "also are")):
         hits = [s for s in successes if _norm(s.example.labels().toDict().get(name, "")) == _norm(answer)]
         for s in hits[:CONTRASTS_PER_ANSWER]:
-            inputs = "; ".join(f"{k}: {clip_middle(str(v), input_limit)}" for k, v in s.example.inputs().items())
-            lines.append(f'- ({why} "{answer}", answered correctly) {inputs}')
+            lines.append(f'- ({why} "{answer}", answered correctly) {example_line(s.example, input_limit)}')
     return lines
 
 
@@ -220,5 +233,8 @@ def success_evidence(batch: Sequence[Trajectory], budget_chars: int) -> str:
 
 
 def example_line(example: dspy.Example, limit: int) -> str:
-    """An example's inputs on one line (for compact listings such as the slow update's)."""
-    return "; ".join(f"{k}: {clip_middle(' '.join(str(v).split()), limit)}" for k, v in example.inputs().items())
+    """An example's inputs on one line, line breaks shown as `` / `` (for contrasts and the slow update)."""
+    return "; ".join(
+        f"{k}: {clip_middle(' / '.join(' '.join(ln.split()) for ln in str(v).splitlines() if ln.strip()), limit)}"
+        for k, v in example.inputs().items()
+    )

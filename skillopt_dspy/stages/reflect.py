@@ -21,7 +21,8 @@ import dspy
 from skillopt_dspy.budget import Usage
 from skillopt_dspy.edits import Edit, Patch, RejectedEdit
 from skillopt_dspy.parallel import Runner
-from skillopt_dspy.signatures import ReflectFailures, ReflectSuccesses
+from skillopt_dspy.signatures import ReflectFailures, ReflectSuccesses, for_empty_skill
+from skillopt_dspy.skill import protected_regions
 from skillopt_dspy.stages.evidence import evidence_budget, failure_evidence, failure_minibatches, success_evidence
 from skillopt_dspy.stages.rollout import FATAL_ERRORS, Trajectory
 
@@ -41,6 +42,20 @@ def format_rejected(rejected: Sequence[RejectedEdit], limit: int = REJECTED_SHOW
     if not rejected:
         return "(none)"
     return "\n".join(r.describe() for r in list(rejected)[-limit:])
+
+
+def editable_text(skill: str) -> str:
+    """The skill's text that edits may target: everything outside its protected regions.
+
+    Example:
+        >>> editable_text("<!-- skillopt:protected:begin g -->\\n- x\\n<!-- skillopt:protected:end g -->\\n")
+        ''
+    """
+    parts, at = [], 0
+    for r in protected_regions(skill):
+        parts.append(skill[at : r.start])
+        at = r.end
+    return ("".join(parts) + skill[at:]).strip()
 
 
 def minibatches(trajectories: Sequence[Trajectory], size: int, seed: int) -> list[tuple[str, list[Trajectory]]]:
@@ -84,13 +99,16 @@ def reflect(
     fixed = "\n".join(str(v) for v in common.values()) + (ReflectFailures.instructions or "")
     budget = evidence_budget(lm, fixed)
     usage: Usage = runner.usage
+    signatures = {"failure": ReflectFailures, "success": ReflectSuccesses}
+    if not editable_text(skill):
+        signatures = {k: for_empty_skill(v) for k, v in signatures.items()}
 
     def one(item: tuple[str, list[Trajectory]]) -> Patch | None:
         source, batch = item
         failed = source == "failure"
         evidence = failure_evidence(batch, successes, budget) if failed else success_evidence(batch, budget)
         try:
-            out = dspy.Predict(ReflectFailures if failed else ReflectSuccesses)(evidence=evidence, **common)
+            out = dspy.Predict(signatures[source])(evidence=evidence, **common)
         except FATAL_ERRORS:
             raise
         except Exception as exc:

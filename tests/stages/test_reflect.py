@@ -180,3 +180,30 @@ def test_the_reflection_prompt_shows_instructions_field_descriptions_labels_and_
     assert "step 1, predictor `first`" in evidence and "step 2, predictor `second`" in evidence
     assert "out letter: q" in evidence and "in  letter: q" in evidence
     assert compiled.detailed_results.best_val_score > compiled.detailed_results.baseline_val_score
+
+
+def test_evidence_shows_only_the_answer_fields_as_expected_not_an_examples_id():
+    example = dspy.Example(id="train-001", ticket="Refund me 900 EUR", queue="escalations").with_inputs("ticket")
+    t = Trajectory(example, dspy.Prediction(queue="billing"), Score(0.0, 0.0, "a refund over 100"))
+    text = failure_evidence([t], [], budget_chars=10_000)
+    assert "Expected:\n  queue: escalations" in text and "train-001" not in text
+
+
+def test_an_empty_skill_only_takes_additions():
+    # With no skill text there is no target for replace / delete / insert_after: the schema allows only add.
+    replace = {"failure_summary": "s", "edits": [{"op": "replace", "target": "billing", "content": "escalations"}]}
+    for skill, faults in (("", {"reflect_error": 1}), ("## Rules\n- billing is for invoices.", {})):
+        usage = Usage()
+        with Runner(1, usage) as runner:
+            reflect(
+                [traj("apple", "alpha", "beta")],
+                skill=skill,
+                task="",
+                edit_budget=2,
+                rejected=[],
+                memory="",
+                lm=fake_lm(lambda call: replace),
+                runner=runner,
+                minibatch_size=4,
+            )
+        assert usage.faults == faults

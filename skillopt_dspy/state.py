@@ -5,6 +5,7 @@ Layout of ``log_dir``::
     state.json          RunState after the last finished step (atomic: tmp file + rename)
     history.jsonl       one StepRecord / EpochRecord per line
     evals.jsonl         every (skill hash, example) evaluation, appended as it finishes
+    calls.jsonl         the finished reflection-LM calls of the step in progress (see skillopt_dspy.journal)
     skills/NNNN-<hash>.md  every skill version that was validated (accepted or not)
     best_skill.md       the current best skill
     meta_skill.md       the optimizer-side memory (when enabled)
@@ -225,7 +226,8 @@ class RunDir:
 
     def clear(self) -> None:
         """Forget a previous run in this directory (``restart=True``)."""
-        for name in ("state.json", "history.jsonl", "evals.jsonl", "best_skill.md", "summary.json", "meta_skill.md"):
+        names = ("state.json", "history.jsonl", "evals.jsonl", "calls.jsonl", "best_skill.md", "summary.json")
+        for name in (*names, "meta_skill.md"):
             (self.path / name).unlink(missing_ok=True)
         for old in (self.path / "skills").glob("*.md") if (self.path / "skills").is_dir() else []:
             old.unlink()

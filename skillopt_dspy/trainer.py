@@ -26,6 +26,7 @@ from skillopt_dspy.candidates import add_candidate, gepa_fields, settle
 from skillopt_dspy.edits import RejectedEdit
 from skillopt_dspy.events import Emitter, SkillOptCallback
 from skillopt_dspy.fingerprint import run_fingerprint
+from skillopt_dspy.journal import CallJournal, journaled
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.results import EpochRecord, SkillOptResult, StepRecord
 from skillopt_dspy.schedule import edit_budget
@@ -113,6 +114,7 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * settings.epochs
         self._programs: dict[str, dspy.Module] = {}
         self._saved = "none"  # what the run dir holds, for the message when a save fails
+        self.journal: CallJournal | None = None
         self._lookahead: dict[str, int] = {}  # the most one step / epoch boundary used (budget look-ahead)
         self.task = describe_task(student, predictors)  # shown to every reflection call
 
@@ -280,6 +282,9 @@ class Trainer:
             if self.restart:
                 self.run_dir.clear()
             self.store = self.run_dir.eval_store()
+            # Reflection calls are kept as each returns: a resumed step replays them instead of calling again.
+            self.journal = CallJournal(self.run_dir.path / "calls.jsonl")
+            self.reflection_lm = journaled(self.reflection_lm, self.journal)
         with Runner(self.s.num_threads, self.usage) as self.runner:
             self.val_cache = ValidationCache(ValidationRollout(self), size=len(self.valset))
             self.val_gate = RacingGate(
@@ -327,6 +332,7 @@ class Trainer:
                 if self._out_of_budget(state, "epoch"):
                     break
                 epoch = finished_epochs - 1
+                self._begin(f"epoch {epoch}")
                 steps = [r for r in history if isinstance(r, StepRecord) and r.epoch == epoch]
                 work = copy.deepcopy(state)  # an interrupted boundary leaves ``state`` as it was
                 epoch_record = self._measured("epoch", epoch_stage.end_epoch, self, work, epoch, steps)
@@ -340,6 +346,7 @@ class Trainer:
                 break
             if self._out_of_budget(state, "step"):
                 break
+            self._begin(f"step {state.next_step}")
             work = copy.deepcopy(state)  # an interrupted step leaves ``state`` as it was
             record = self._measured("step", self._step, work, state.next_step)
             work.next_step += 1
@@ -349,6 +356,10 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(val=f"{state.val_score:.3f}")
             self.events.step_end(record)
+
+    def _begin(self, unit: str) -> None:
+        if self.journal is not None:
+            self.journal.begin(unit)
 
     @staticmethod
     def _commit(state: RunState, work: RunState, history: list, record: StepRecord | EpochRecord) -> None:

@@ -1,7 +1,9 @@
-"""A training run for the crash/resume test, run as a subprocess: ``python -m tests.resume_run LOG_DIR CALLS KILL_AT``.
+"""A training run for the crash/resume tests, run as a subprocess: ``python -m tests.resume_run LOG_DIR CALLS KILL``.
 
-Every LM call appends one line to CALLS. With KILL_AT > 0 the process kills itself with SIGKILL when the
-target LM receives its KILL_AT-th call, i.e. in the middle of a step. Prints the final skill as JSON.
+Every LM call appends one line to CALLS (its kind, inputs and skill). KILL is ``0`` (run to the end), a number
+N (SIGKILL at the N-th target call, as before), or ``KIND:N``: SIGKILL when the N-th call of that kind
+arrives, before it is answered. Kinds: ``rollout`` (a target call on a training word), ``validation`` (on a
+validation word), ``reflect``, ``aggregate``, ``slow_update``, ``meta_skill``. Prints the final skill as JSON.
 """
 
 import json
@@ -9,32 +11,53 @@ import os
 import signal
 import sys
 import threading
+from collections import Counter
 
 import dspy
 
 from skillopt_dspy import SkillOpt
 from tests.fakes import WordGroup, fake_lm, group_metric, rule_reflector, target_handler, word_examples
 
-TRAIN = word_examples("apple ant bird bat cat cow ink ivy jar jet kite kelp queen quill rain rock sun sea".split())
-VAL = word_examples("axe bee cup inn jam key quiz rope star".split())
+TRAIN_WORDS = "apple ant bird bat cat cow ink ivy jar jet kite kelp queen quill rain rock sun sea".split()
+VAL_WORDS = "axe bee cup inn jam key quiz rope star".split()
+TRAIN = word_examples(TRAIN_WORDS)
+VAL = word_examples(VAL_WORDS)
+
+
+def kind_of(role: str, call) -> str:
+    if role == "target":
+        return "validation" if call.inputs.get("word") in VAL_WORDS else "rollout"
+    if "guidance" in call.outputs:
+        return "slow_update"
+    if "notes" in call.outputs:
+        return "meta_skill"
+    return "aggregate" if "proposals" in call.inputs else "reflect"
+
+
+def parse_kill(spec: str) -> tuple[str, int]:
+    if ":" in spec:
+        kind, n = spec.split(":")
+        return kind, int(n)
+    return "target", int(spec)
 
 
 def main() -> None:
-    log_dir, calls_path, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    log_dir, calls_path = sys.argv[1], sys.argv[2]
+    kill_kind, kill_at = parse_kill(sys.argv[3])
     lock = threading.Lock()
-    counter = {"target": 0}
+    counter: Counter[str] = Counter()
 
     def logged(role, handler):
         def h(call):
+            kind = kind_of(role, call)
             with lock:
                 with open(calls_path, "a") as f:
-                    f.write(
-                        json.dumps({"role": role, "inputs": call.inputs, "skill": call.skill}, sort_keys=True) + "\n"
-                    )
-                if role == "target":
-                    counter["target"] += 1
-                    if counter["target"] == kill_at:
-                        os.kill(os.getpid(), signal.SIGKILL)
+                    line = {"role": role, "kind": kind, "inputs": call.inputs, "skill": call.skill}
+                    f.write(json.dumps(line, sort_keys=True) + "\n")
+                counter[role] += 1
+                counter[kind] += 1
+                if kill_at and counter[kill_kind] == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
             return handler(call)
 
         return h

@@ -148,3 +148,52 @@ def test_a_torn_last_line_of_evals_jsonl_does_not_swallow_the_next_record(tmp_pa
     store.close()
     again = EvalStore(path)
     assert again.get("s", "a") is not None and again.get("s", "b") is not None
+
+
+def every_nth_raises(handler, n, exc):
+    count = {"calls": 0}
+
+    def h(call):
+        count["calls"] += 1
+        if count["calls"] % n == 0:
+            raise exc
+        return handler(call)
+
+    return h
+
+
+def test_a_reflection_lm_that_raises_intermittently_is_counted_and_the_run_goes_on():
+    flaky = every_nth_raises(rule_reflector(), 3, ConnectionError("connection reset by peer"))
+    res = compile_with(target_handler, flaky, epochs=3).detailed_results
+    assert res.stop_reason == "completed all epochs"
+    failed = sum(res.faults.get(k, 0) for k in ("reflect_error", "aggregate_error", "slow_update_error"))
+    assert failed > 0, res.faults
+    assert res.best_val_score > res.baseline_val_score
+    assert any("connection reset by peer" in e for s in res.history for e in s.errors)
+
+
+def test_a_target_lm_that_times_out_on_some_examples_fails_those_examples_only():
+    res = compile_with(every_nth_raises(target_handler, 5, TimeoutError("request timed out")), epochs=2)
+    res = res.detailed_results
+    assert res.stop_reason == "completed all epochs"
+    assert res.faults["program_error"] > 0
+    assert res.best_val_score > res.baseline_val_score
+
+
+def test_malformed_json_from_the_reflection_lm_is_a_counted_fault_not_a_crash():
+    res = compile_with(target_handler, lambda call: '{"edits": [ this is not json', epochs=1).detailed_results
+    assert res.stop_reason == "completed all epochs"
+    assert res.faults["reflect_error"] >= 1
+    assert res.best_skill == res.initial_skill and res.best_val_score == res.baseline_val_score
+
+
+def test_a_metric_that_raises_is_a_counted_metric_error_and_the_run_goes_on():
+    def metric(example, prediction, trace=None):
+        if example.word in ("cat", "jam"):
+            raise KeyError("gold label missing")
+        return group_metric(example, prediction, trace)
+
+    res = compile_with(target_handler, metric=metric, epochs=2).detailed_results
+    assert res.stop_reason == "completed all epochs"
+    assert res.faults["metric_error"] > 0
+    assert 0 < res.best_val_score < 1.0, "the example whose metric raises scores as a failure, never a pass"

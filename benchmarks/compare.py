@@ -48,6 +48,7 @@ from skillopt_dspy import SkillOpt  # noqa: E402
 from skillopt_dspy.config import load_config  # noqa: E402
 from skillopt_dspy.evaluate import evaluate_skill  # noqa: E402
 from skillopt_dspy.scoring import normalize_score  # noqa: E402
+from skillopt_dspy.significance import sign_test_p  # noqa: E402
 from skillopt_dspy.skill import apply_skill  # noqa: E402
 from skillopt_dspy.workspace import build  # noqa: E402
 
@@ -134,14 +135,6 @@ def reference_skill(ws: Any) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"no reference skill for this task: expected {path} (or pass --reference-skill)")
     return path.read_text(encoding="utf-8")
-
-
-def sign_test_p(wins: int, losses: int) -> float:
-    """One-sided exact sign (McNemar) test: ``P(Binomial(wins + losses, 1/2) >= wins)``."""
-    m = wins + losses
-    if m == 0 or wins <= 0:
-        return 1.0
-    return sum(math.comb(m, k) for k in range(wins, m + 1)) / 2**m
 
 
 def paired(base: list[float], new: list[float], seed: int = 0) -> dict[str, float]:

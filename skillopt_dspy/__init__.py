@@ -15,6 +15,7 @@ from skillopt_dspy.skill import apply_skill, extract_skill, read_region, write_r
 from skillopt_dspy.stages.gate import GateDecision
 from skillopt_dspy.stages.rollout import TooManyErrorsError, Trajectory
 from skillopt_dspy.state import IncompatibleRunError
+from skillopt_dspy.sweep import SweepResult, sweep
 
 __version__ = "0.1.0"
 
@@ -33,6 +34,7 @@ __all__ = [
     "SkillOptCallback",
     "SkillOptResult",
     "StepRecord",
+    "SweepResult",
     "TooManyErrorsError",
     "Trajectory",
     "Usage",
@@ -42,5 +44,6 @@ __all__ = [
     "gate_value",
     "normalize_score",
     "read_region",
+    "sweep",
     "write_region",
 ]

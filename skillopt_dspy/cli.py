@@ -277,6 +277,20 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- sweep (its body is in sweep_cli, imported only when used: it loads optuna) -----------------------------
+def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    from skillopt_dspy.sweep_cli import add_arguments
+
+    add_arguments(parser)
+
+
+def sweep(args: argparse.Namespace) -> int:
+    """``skillopt-dspy sweep``: Optuna over SkillOpt's knobs (see :mod:`skillopt_dspy.sweep_cli`)."""
+    from skillopt_dspy.sweep_cli import run
+
+    return run(args)
+
+
 COMMANDS: list[Command] = [
     Command(
         "train",
@@ -303,6 +317,16 @@ COMMANDS: list[Command] = [
         "  skillopt-dspy report runs/quickstart-20260101-120000\n  skillopt-dspy report runs/RUN --out /tmp/run.html",
         _report_arguments,
         report,
+    ),
+    Command(
+        "sweep",
+        "search SkillOpt's knobs with Optuna (sweep section of the config); SQLite or PostgreSQL share a study",
+        "  skillopt-dspy sweep --config configs/quickstart.yaml --n-trials 6\n"
+        "  skillopt-dspy sweep --config my.yaml --n-trials 20 --storage sqlite:///sweep.db --workers 2\n"
+        "  skillopt-dspy sweep --config my.yaml --n-trials 40 --storage postgresql://u:pw@host/db --study-name s"
+        "   # every machine",
+        _sweep_arguments,
+        sweep,
     ),
 ]
 

@@ -1,8 +1,9 @@
 """Configs: pydantic models for every knob, YAML with ``_base_`` inheritance, dotted overrides.
 
-A config has six sections: ``model`` (which LMs), ``task`` (program, metric, which predictors get the
+A config has seven sections: ``model`` (which LMs), ``task`` (program, metric, which predictors get the
 skill), ``data`` (where the examples are and how their keys map to the program's fields), ``optimizer``
-and ``train`` (every ``SkillOpt`` knob, under its own keyword name), and ``run`` (where to write).
+and ``train`` (every ``SkillOpt`` knob, under its own keyword name), ``run`` (where to write), and
+``sweep`` (``skillopt-dspy sweep``: the search space, the study's storage, workers, pruning).
 ``_base_`` names YAML files, relative to the file, merged underneath it. ``task: ticket_routing`` is short
 for ``task: {name: ticket_routing}`` (``data.task`` too). A config written for microsoft SkillOpt
 (``gradient`` / ``evaluation`` / ``env`` sections, ``train.num_epochs``...) is translated by
@@ -25,7 +26,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from skillopt_dspy import skillopt_compat
 
@@ -147,6 +157,37 @@ class RunConfig(_Section):
     report: bool = Field(True, description="write the HTML run report (report.html) into the run directory at the end")
 
 
+class SearchRange(_Section):
+    low: int | float = Field(description="lowest value")
+    high: int | float = Field(description="highest value")
+    step: int | float | None = Field(None, description="spacing of the values; null: any (ints: 1)")
+    log: bool = Field(False, description="sample on a log scale")
+
+
+class SweepConfig(_Section):
+    search_space: dict[str, list[StrictBool | int | float | str] | SearchRange] | None = Field(
+        None, description="SkillOpt knob -> list of values or {low, high, step, log}; null: learning_rate, batch_size"
+    )
+    n_trials: int | None = Field(None, ge=1, description="trials the study holds in the end (--n-trials)")
+    storage: str | None = Field(None, description="SQLAlchemy URL (sqlite:///sweep.db, postgresql://...); null: memory")
+    study_name: str | None = Field(None, description="the study in the storage; null: <config name>-sweep")
+    workers: int = Field(1, ge=1, description="trials run at once in this process (--workers)")
+    sampler: Literal["tpe", "random", "grid"] = Field("tpe", description="how the next trial's knobs are picked")
+    pruner: Literal["median", "none"] = Field("median", description="stop a trial below the median at a step")
+    heartbeat_interval: int | None = Field(60, ge=1, description="seconds between a running trial's heartbeats")
+    grace_period: int | None = Field(None, ge=1, description="seconds without one before a trial is FAILED and retried")
+    max_retry: int | None = Field(3, ge=0, description="times a dead worker's trial is retried; null: always")
+
+    @field_validator("search_space", mode="before")
+    @classmethod
+    def _space(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # the shape first, with one message per mistake (types are checked after)
+            from skillopt_dspy.sweep_space import parse_space  # optuna only when a config has a sweep section
+
+            parse_space({k: v.model_dump() if isinstance(v, SearchRange) else v for k, v in value.items()})
+        return value
+
+
 class Config(_Section):
     """The whole configuration of a run; ``source`` is the file it was loaded from (not a key)."""
 
@@ -156,6 +197,7 @@ class Config(_Section):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    sweep: SweepConfig = Field(default_factory=SweepConfig)
     _source: str | None = PrivateAttr(None)
     _ignored: list[str] = PrivateAttr(default_factory=list)
 

@@ -83,7 +83,7 @@ def test_dotted_overrides_parse_values_as_yaml_and_flags_win(tmp_path):
             {"optimizer": {"learning_rate": 2, "min_learning_rate": 3}},
             "optimizer.min_learning_rate (3) must not exceed",
         ),
-        ({"modle": {}}, "modle: unknown key; allowed here: data, model, optimizer, run, task, train"),
+        ({"modle": {}}, "modle: unknown key; allowed here: data, model, optimizer, run, sweep, task, train"),
         ({"model": {"adapter": "yaml"}}, "model.adapter: Input should be 'json', 'chat' or 'xml'"),
         ({"model": {"lm": "gpt-4o"}}, "model.lm: 'gpt-4o' is not an LM string; use local/<model name or path.gguf>"),
         ({"task": {"program": "programs/x.py"}}, "task.program: 'programs/x.py' must be named as module:attribute"),

@@ -323,8 +323,8 @@ COMMANDS: list[Command] = [
         "search SkillOpt's knobs with Optuna (sweep section of the config); SQLite or PostgreSQL share a study",
         "  skillopt-dspy sweep --config configs/quickstart.yaml --n-trials 6\n"
         "  skillopt-dspy sweep --config my.yaml --n-trials 20 --storage sqlite:///sweep.db --workers 2\n"
-        "  skillopt-dspy sweep --config my.yaml --n-trials 40 --storage postgresql://u:pw@host/db --study-name s"
-        "   # every machine",
+        "  skillopt-dspy sweep --config my.yaml --n-trials 40 --storage postgresql+psycopg://u:pw@h/db --study-name s"
+        "  # every machine",
         _sweep_arguments,
         sweep,
     ),

@@ -169,7 +169,7 @@ class SweepConfig(_Section):
         None, description="SkillOpt knob -> list of values or {low, high, step, log}; null: learning_rate, batch_size"
     )
     n_trials: int | None = Field(None, ge=1, description="trials the study holds in the end (--n-trials)")
-    storage: str | None = Field(None, description="SQLAlchemy URL (sqlite:///sweep.db, postgresql://...); null: memory")
+    storage: str | None = Field(None, description="sqlite:///sweep.db, postgresql+psycopg://...; null: memory")
     study_name: str | None = Field(None, description="the study in the storage; null: <config name>-sweep")
     workers: int = Field(1, ge=1, description="trials run at once in this process (--workers)")
     sampler: Literal["tpe", "random", "grid"] = Field("tpe", description="how the next trial's knobs are picked")

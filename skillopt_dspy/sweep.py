@@ -251,7 +251,7 @@ def sweep(
         n_trials: trials the study should hold in the end (completed or pruned; all workers together). A
             re-run of a finished study runs none; a trial a dead worker left behind is run again.
         storage: None (in memory), a SQLAlchemy URL (``sqlite:///sweep.db`` keeps and resumes a study,
-            ``postgresql://user:pw@host/db`` is shared by workers on several machines), or an Optuna storage.
+            ``postgresql+psycopg://user:pw@host/db`` is shared by workers on several machines), or an Optuna storage.
         study_name: the study in that storage (default ``"skillopt-sweep"``).
         search_space: SkillOpt keyword -> a list of values or a range ``{"low": 1, "high": 8}`` (or an Optuna
             distribution). Default: ``learning_rate`` 1..8 and ``batch_size`` among 4, 8, 16, 32.

@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reflection-lm", metavar="LM", help="optimizer LM (default: the target LM)")
     parser.add_argument("--n-trials", type=int, metavar="N", help="trials the study holds in the end (sweep.n_trials)")
     parser.add_argument(
-        "--storage", metavar="URL", help="sqlite:///sweep.db or postgresql://... (sweep.storage); default: in memory"
+        "--storage",
+        metavar="URL",
+        help="sqlite:///sweep.db or postgresql+psycopg://... (sweep.storage); default: memory",
     )
     parser.add_argument("--study-name", metavar="NAME", help="study in the storage (default: <config name>-sweep)")
     parser.add_argument("--workers", type=int, metavar="K", help="trials run at once in this process (sweep.workers)")

@@ -29,7 +29,10 @@ from skillopt_dspy.sweep_space import space_json
 logger = logging.getLogger(__name__)
 
 SPACE_ATTR = "skillopt_search_space"
-DRIVER_HINT = {"postgresql": "pip install psycopg2-binary", "mysql": "pip install pymysql"}
+DRIVER_HINT = {
+    "postgresql": 'pip install "psycopg[binary]" and write the URL as postgresql+psycopg://user:password@host/db',
+    "mysql": "pip install pymysql and write the URL as mysql+pymysql://user:password@host/db",
+}
 
 
 def masked(url: str) -> str:
@@ -80,7 +83,7 @@ def open_storage(
     if "://" not in storage:
         raise ValueError(
             f"storage {storage!r} is not a database URL: use sqlite:///sweep.db (a file) or "
-            "postgresql://user:password@host/db (shared by workers on several machines)"
+            "postgresql+psycopg://user:password@host/db (shared by workers on several machines)"
         )
     for name, value in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):

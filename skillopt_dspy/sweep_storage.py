@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import time
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,7 @@ from skillopt_dspy.sweep_space import space_json
 logger = logging.getLogger(__name__)
 
 SPACE_ATTR = "skillopt_search_space"
+SCHEMA_ATTEMPTS = 5
 DRIVER_HINT = {
     "postgresql": 'pip install "psycopg[binary]" and write the URL as postgresql+psycopg://user:password@host/db',
     "mysql": "pip install pymysql and write the URL as mysql+pymysql://user:password@host/db",
@@ -63,6 +65,14 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     return {}
 
 
+def _creation_race(exc: Exception) -> bool:
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    if isinstance(exc, (IntegrityError, ProgrammingError)):
+        return True
+    return isinstance(exc, OperationalError) and "already exists" in str(exc)
+
+
 def open_storage(
     storage: str | BaseStorage | None,
     *,
@@ -91,22 +101,31 @@ def open_storage(
     kwargs: dict[str, Any] = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
     if heartbeat_interval is not None:
         params = inspect.signature(RDBStorage.__init__).parameters
-        key = (
-            "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in params else "failed_trial_callback"
-        )
+        new_name = "heartbeat_stale_trial_callback"  # optuna >= 4.9 (failed_trial_callback before)
+        key = new_name if new_name in params else "failed_trial_callback"
         kwargs[key] = retry_callback(max_retry)
     from sqlalchemy.exc import SQLAlchemyError
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(storage, engine_kwargs=_engine_kwargs(storage), **kwargs)
-    except ImportError as exc:
-        hint = DRIVER_HINT.get(storage.split(":", 1)[0].split("+", 1)[0], "install the database driver")
-        raise ValueError(f"storage {masked(storage)}: the database driver is missing ({exc}); {hint}") from None
-    except (SQLAlchemyError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"storage {masked(storage)} cannot be opened: {first}") from None
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(storage, engine_kwargs=_engine_kwargs(storage), **kwargs)
+        except SQLAlchemyError as exc:
+            # Workers creating the tables of a new database at once: the losers find them made, next time.
+            if attempt < SCHEMA_ATTEMPTS and _creation_race(exc):
+                time.sleep(0.2 * attempt)
+                continue
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"storage {masked(storage)} cannot be opened: {first}") from None
+        except ImportError as exc:
+            hint = DRIVER_HINT.get(storage.split(":", 1)[0].split("+", 1)[0], "install the database driver")
+            raise ValueError(f"storage {masked(storage)}: the database driver is missing ({exc}); {hint}") from None
+        except ValueError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"storage {masked(storage)} cannot be opened: {first}") from None
 
 
 def heartbeat_enabled(storage: BaseStorage) -> bool:

@@ -8,7 +8,7 @@ LM strings: ``local/<name>`` or ``local/<path.gguf>`` is the embedded model; any
 ``/`` is a ``dspy.LM`` model (``openai/gpt-4o-mini``, ``anthropic/...``, ``ollama_chat/...``); a
 ``module:attribute`` names a factory returning a ``dspy.LM`` (or the LM itself). Relative paths and
 ``module:attribute`` names resolve against the current directory, then the project root (the directory
-holding ``configs/``).
+holding ``configs/``); relative paths are looked up beside the config file first.
 
 Example:
     >>> ws = build(load_config("configs/ticket_routing.yaml"))  # doctest: +SKIP
@@ -46,13 +46,38 @@ def project_root(config: Config) -> Path:
     return Path.cwd()
 
 
+def search_dirs(config: Config) -> list[Path]:
+    """Where a relative path in ``config`` is looked up, in order: beside the config file (as ``_base_``
+    files are), the current directory, the project root."""
+    beside = [Path(config.source).resolve().parent] if config.source else []
+    return list(dict.fromkeys([*beside, Path.cwd(), project_root(config)]))
+
+
 def resolve_path(config: Config, value: str) -> Path:
-    """A relative path that exists in the current directory, else in the project root (else as given)."""
+    """A relative path found beside the config file, else in the current directory, else in the project
+    root (else as given: :func:`require_path` says where it looked)."""
     path = Path(value).expanduser()
-    if path.is_absolute() or path.exists():
+    if path.is_absolute():
         return path
-    candidate = project_root(config) / path
-    return candidate if candidate.exists() else path
+    for folder in search_dirs(config):
+        if (folder / path).exists():
+            return folder / path
+    return path
+
+
+def require_path(config: Config, value: str, key: str) -> Path:
+    """:func:`resolve_path`, or a :class:`ConfigError` naming ``key`` and every place it looked."""
+    path = resolve_path(config, value)
+    if path.exists() or Path(value).expanduser().is_absolute():
+        return path
+    raise ConfigError(f"{key}: {value!r} not found; {looked_in(config, value)}")
+
+
+def looked_in(config: Config, value: str) -> str:
+    """``looked in A, B, C``: every place :func:`resolve_path` tried for ``value``."""
+    if Path(value).expanduser().is_absolute():
+        return f"looked in {Path(value).expanduser()}"
+    return "looked in " + ", ".join(str(folder / value) for folder in search_dirs(config))
 
 
 def _importable(folders: list[Path]) -> None:
@@ -144,7 +169,7 @@ def check_lm(spec: str, key: str, config: Config) -> None:
             return
         if name.endswith(".gguf"):
             if not resolve_path(config, name).is_file():
-                raise ConfigError(f"{key}: no GGUF file at {name!r}")
+                raise ConfigError(f"{key}: no GGUF file at {name!r}; {looked_in(config, name)}")
             return
         raise ConfigError(f"{key}: unknown local model {name!r}; use one of {sorted(MODELS)} or a path to a .gguf file")
     if "/" not in spec:
@@ -211,7 +236,7 @@ class Workspace:
         for key in ("initial_skill", "meta_skill"):
             value = kwargs[key]
             if isinstance(value, str) and "\n" not in value and value.endswith(".md"):
-                kwargs[key] = str(resolve_path(self.config, value))
+                kwargs[key] = str(require_path(self.config, value, f"optimizer.{key}"))
         return kwargs
 
 
@@ -247,7 +272,7 @@ def build(config: Config, *, need_reflection: bool = True) -> Workspace:
     limits = {"train": config.data.train_limit, "valid": config.data.valid_limit, "test": config.data.test_limit}
     try:
         splits = load_split_dir(
-            resolve_path(config, parts.split_dir),
+            require_path(config, parts.split_dir, "data.split_dir"),
             fields=fields,
             input_keys=program_inputs(program) or [mapping["input"]],
             label_keys=None if knows_label else (),

@@ -133,3 +133,41 @@ def test_relative_skill_paths_resolve_like_data(tmp_path, monkeypatch):
     )
     kwargs = build(cfg).skillopt_kwargs()
     assert Path(kwargs["initial_skill"]).is_file() and kwargs["learning_rate"] == 4
+
+
+def test_relative_paths_in_a_config_are_found_beside_it_from_any_directory(tmp_path, monkeypatch):
+    from skillopt_dspy.workspace import check_lm
+
+    exp = tmp_path / "experiments" / "mine"
+    split_dir(exp / "my_data", train=ROWS, valid=ROWS)
+    (exp / "start.md").write_text("- Answer alpha.\n")
+    (exp / "memory.md").write_text("- Short rules win.\n")
+    (exp / "tiny.gguf").write_bytes(b"GGUF")
+    config_path = exp / "config.yaml"
+    config_path.write_text(
+        "model: {lm: 'tests.cli_fakes:target'}\n"
+        "data: {split_dir: my_data}\n"
+        "optimizer: {initial_skill: start.md, meta_skill: memory.md}\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(config_path)
+    ws = build(cfg)
+    assert len(ws.splits["train"]) == len(ROWS)
+    kwargs = ws.skillopt_kwargs()
+    assert Path(kwargs["initial_skill"]) == exp / "start.md" and Path(kwargs["meta_skill"]) == exp / "memory.md"
+    check_lm("local/tiny.gguf", "model.lm", cfg)  # found beside the config, not in the current directory
+
+
+def test_a_missing_relative_path_lists_every_place_it_looked(tmp_path, monkeypatch):
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "config.yaml").write_text("model: {lm: 'tests.cli_fakes:target'}\ndata: {split_dir: my_data}\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        build(load_config(exp / "config.yaml"))
+    message = str(err.value)
+    assert message.startswith("data.split_dir: 'my_data' not found")
+    for place in (exp / "my_data", tmp_path / "my_data"):
+        assert str(place) in message

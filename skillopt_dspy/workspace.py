@@ -286,4 +286,10 @@ def build(config: Config, *, need_reflection: bool = True) -> Workspace:
         reflection = make_lm(
             config.model.reflection_lm, config.model.reflection_lm_kwargs, config=config, key="model.reflection_lm"
         )
-    return Workspace(config, program, metric, splits, lm, reflection, ADAPTERS[config.model.adapter]())
+    if config.model.adapter == "json":  # on the embedded LM, the fixed prompt text is all in the cached prefix
+        from skillopt_dspy.lm.adapter import json_adapter
+
+        adapter = json_adapter(lm)
+    else:
+        adapter = ADAPTERS[config.model.adapter]()
+    return Workspace(config, program, metric, splits, lm, reflection, adapter)

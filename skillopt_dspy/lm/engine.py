@@ -210,12 +210,21 @@ class LocalEngine:
             logger.warning("generation cut after %s s (LocalEngine timeout); the answer is truncated", self.timeout)
         choice = result["choices"][0]
         usage = result.get("usage") or {}
+        timings = result.get("timings") or {}
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", timings.get("cache_n"))
         return Response(
             id=result.get("id"),
             model=f"local/{Path(self.model).name}",
             message=Message.assistant([TextPart((choice.get("message") or {}).get("content") or "")]),
             finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
-            usage=Usage(input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens")),
+            usage=Usage(
+                input_tokens=usage.get("prompt_tokens"),
+                output_tokens=usage.get("completion_tokens"),
+                cache_read_tokens=cached,
+            ),
+            # llama.cpp's timings (prompt_n: prompt tokens computed, cache_n: reused, prompt_ms, predicted_ms,
+            # draft_n / draft_n_accepted with speculative decoding): what the benchmarks measure.
+            provider_data={"timings": timings} if timings else None,
         )
 
     def stream(self, request: Request) -> Iterator[Any]:

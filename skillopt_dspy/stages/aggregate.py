@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import dspy
 
 from skillopt_dspy.edits import Edit, Patch
+from skillopt_dspy.lm.adapter import json_adapter
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.signatures import AggregateEdits
 from skillopt_dspy.stages.rollout import FATAL_ERRORS
@@ -89,7 +90,7 @@ def _merge_levels(groups: list[list[Edit]], merge_chunk, *, fan_in: int, runner:
     """Merge ``groups`` ``fan_in`` at a time, level by level, until one list of edits is left."""
     while len(groups) > 1:
         chunks = [groups[i : i + fan_in] for i in range(0, len(groups), fan_in)]
-        groups = runner.map(merge_chunk, chunks, role_name="reflection", lm=lm, adapter=dspy.JSONAdapter())
+        groups = runner.map(merge_chunk, chunks, role_name="reflection", lm=lm, adapter=json_adapter(lm))
     return groups[0] if groups else []
 
 
@@ -121,7 +122,7 @@ def aggregate(
         sides.append(_merge_levels(groups, merge, fan_in=fan_in, runner=runner, lm=lm))
     failures, successes = sides
     if failures and successes:
-        (edits,) = runner.map(merge, [[failures, successes]], role_name="reflection", lm=lm, adapter=dspy.JSONAdapter())
+        (edits,) = runner.map(merge, [[failures, successes]], role_name="reflection", lm=lm, adapter=json_adapter(lm))
     else:
         edits = failures or successes
     return Patch(edits=edits, reasoning=reasoning, source="aggregate")

@@ -292,3 +292,19 @@ def test_async_calls_work_through_the_async_engine(monkeypatch, tmp_path):
     assert state["async_engine"]["state"] == state["engine"]["state"]
     restored = dspy.LM.load_state(state, allow_custom_lm_class=True)
     assert isinstance(restored._async_engine_spec, AsyncLocalEngine)
+
+
+def test_cached_prompt_tokens_and_llama_cpp_timings_reach_the_history():
+    class TimedBackend(FakeBackend):
+        def chat(self, payload, *, timeout=None):
+            out = super().chat(payload, timeout=timeout)
+            out["usage"]["prompt_tokens_details"] = {"cached_tokens": 100}
+            out["timings"] = {"prompt_n": 20, "cache_n": 100, "prompt_ms": 50.0, "predicted_ms": 90.0}
+            return out
+
+    lm = lm_with(TimedBackend())
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        dspy.Predict(Route)(ticket="x")
+    entry = lm.history[-1]
+    assert entry["usage"]["prompt_tokens"] == 120 and entry["usage"]["prompt_tokens_details"]["cached_tokens"] == 100
+    assert entry["response"].provider_data["timings"]["prompt_n"] == 20

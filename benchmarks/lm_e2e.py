@@ -1,0 +1,116 @@
+"""One fixed SkillOpt run on the embedded LM under several engine settings: wall time, final skill, history.
+
+Each setting is one ``skillopt-dspy train`` run in a subprocess (seeded, greedy decoding), optionally from
+another source tree (``--before-src``: a checkout of the code before the speed work). Runs are compared
+by their final skill and their history with the timing fields removed: the same decisions, edit by edit.
+Two settings that differ only in speculative decoding must agree exactly; a prompt change (the adapter)
+may change answers, so for that the validation scores are what to compare.
+
+Usage (under the LM lock; each run is one training run):
+    python benchmarks/lm_e2e.py --out /tmp/e2e --run before=off@/path/to/old/checkout --run off=off \\
+        --run draft=draft
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# The fixed run: ticket routing on the 1.5B model as target and reflection LM, 2 steps of 8, 10 validation
+# examples, no test split.
+OPTIONS = [
+    "train.batch_size=8",
+    "data.train_limit=16",
+    "data.valid_limit=10",
+    "train.epochs=1",
+    "train.seed=0",
+    "run.eval_test=false",
+    "run.progress=false",
+]
+TIMING_KEYS = {"seconds", "usage", "wall_time_s", "latency_per_example_s"}
+
+
+def strip_timing(value: object) -> object:
+    """``value`` without the keys that measure time (they differ between identical runs)."""
+    if isinstance(value, dict):
+        return {k: strip_timing(v) for k, v in value.items() if k not in TIMING_KEYS}
+    if isinstance(value, list):
+        return [strip_timing(v) for v in value]
+    return value
+
+
+def train(name: str, speculative: str, src: Path, out: Path, lm: str, extra: list[str]) -> dict:
+    """One training run; its wall time, final skill and timing-free history."""
+    log_dir = out / name
+    options = [*OPTIONS, *extra]
+    if src == ROOT and lm.startswith("local/"):  # the old code has no speculative option
+        options.append(f"model.lm_kwargs={{speculative: {speculative}}}")
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from skillopt_dspy.cli import main; sys.exit(main(sys.argv[1:]))",
+        "train",
+        "--config",
+        str(ROOT / "configs" / "ticket_routing.yaml"),
+        "--lm",
+        lm,
+        "--log-dir",
+        str(log_dir),
+        "--restart",
+        "--cfg-options",
+        *options,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    (out / f"{name}.log").write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise SystemExit(f"run {name} failed ({proc.returncode}); see {out / f'{name}.log'}")
+    history = [json.loads(line) for line in (log_dir / "history.jsonl").read_text().splitlines() if line.strip()]
+    return {
+        "wall": wall,
+        "skill": (log_dir / "best_skill.md").read_text(),
+        "history": strip_timing(history),
+        "val": [h.get("val_score") for h in history],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--lm", default="local/qwen2.5-coder-1.5b", help="target and reflection LM")
+    parser.add_argument(
+        "--run", action="append", required=True, help="NAME=SPECULATIVE[@SRC]: a run, its engine setting, its code"
+    )
+    parser.add_argument("--cfg-options", nargs="*", default=[], help="more overrides for every run")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for spec in args.run:
+        name, rest = spec.split("=", 1)
+        speculative, _, src = rest.partition("@")
+        results[name] = train(name, speculative, Path(src) if src else ROOT, args.out, args.lm, args.cfg_options)
+        r = results[name]
+        print(f"{name}: {r['wall']:.0f} s, validation scores by step {r['val']}", flush=True)
+    first_name, first = next(iter(results.items()))
+    for name, r in results.items():
+        if name == first_name:
+            continue
+        same_skill = r["skill"] == first["skill"]
+        same_history = r["history"] == first["history"]
+        print(
+            f"{first_name} / {name}: {first['wall'] / r['wall']:.2f}x faster end to end; "
+            f"same final skill: {same_skill}; same history (timings removed): {same_history}"
+        )
+    (args.out / "summary.json").write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

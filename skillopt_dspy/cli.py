@@ -74,8 +74,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "model.reflection_lm": getattr(args, "reflection_lm", None),
         "data.split_dir": getattr(args, "split_dir", None),
         "run.log_dir": getattr(args, "log_dir", None),
+        **{f"sweep.{k}": getattr(args, k, None) for k in ("n_trials", "storage", "study_name", "workers")},
     }
-    return load_config(args.config, overrides=args.cfg_options, values={k: v for k, v in flags.items() if v})
+    values = {k: v for k, v in flags.items() if v is not None and v != ""}  # --workers 0 must reach validation
+    return load_config(args.config, overrides=args.cfg_options, values=values)
 
 
 def default_log_dir(config_path: str) -> Path:

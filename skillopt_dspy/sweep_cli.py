@@ -52,18 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _flags(config: Config, args: argparse.Namespace) -> Config:
-    """``--n-trials``, ``--storage``, ``--study-name``, ``--workers`` set the ``sweep`` keys (validated again)."""
-    values = {"n_trials": args.n_trials, "storage": args.storage, "study_name": args.study_name}
-    values["workers"] = args.workers
-    update = {k: v for k, v in values.items() if v is not None}
-    try:
-        section = type(config.sweep).model_validate({**config.sweep.model_dump(), **update})
-    except ValueError as exc:
-        raise ConfigError(f"sweep: {exc}") from None
-    return config.model_copy(update={"sweep": section})
-
-
 def _space(config: Config) -> dict[str, Any] | None:
     space = config.sweep.search_space
     if space is None:
@@ -123,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     """``skillopt-dspy sweep``: check everything, run this worker's trials, print and write the results."""
     from skillopt_dspy.cli import config_from_args
 
-    config = _flags(config_from_args(args), args)
+    config = config_from_args(args)  # --n-trials, --storage, --study-name, --workers set sweep.*
     s = config.sweep
     if s.n_trials is None:
         raise ConfigError("sweep: how many trials? pass --n-trials N (or set sweep.n_trials)")

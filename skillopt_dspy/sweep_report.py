@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,8 @@ def write_plots(study: optuna.Study, out_dir: Path) -> list[str]:
     try:
         import matplotlib
 
-        matplotlib.use("Agg")  # files only: no display is needed (or wanted) on a worker machine
+        if "matplotlib.pyplot" not in sys.modules:  # files only: no display on a worker (a notebook keeps its own)
+            matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         from optuna.visualization.matplotlib import plot_optimization_history, plot_param_importances
     except ImportError:

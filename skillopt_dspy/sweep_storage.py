@@ -39,11 +39,12 @@ DRIVER_HINT = {
 
 def masked(url: str) -> str:
     """The URL with its password hidden (for messages and logs)."""
-    try:
-        from sqlalchemy.engine import make_url
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
+    try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is shown as given: the error that follows says why
+    except (ArgumentError, ValueError):  # an unparsable URL is shown as given: the error that follows says why
         return url
 
 

@@ -1,4 +1,4 @@
-"""An Optuna sweep over learning rate and batch size, driven by SkillOpt's step events."""
+"""A hand-written Optuna objective over SkillOpt's step events: the pattern ``skillopt_dspy.sweep`` is built on."""
 
 import dspy
 import optuna

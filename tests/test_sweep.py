@@ -289,7 +289,7 @@ def test_two_worker_processes_share_one_postgresql_study(tmp_path):
         (["--n-trials", "2", "--cfg-options", "sweep.search_space.gate=[hard, median]"], "'gate': 'median'"),
         (["--n-trials", "2", "--storage", "sweep.db"], "not a database URL"),
         (["--n-trials", "9", "--cfg-options", "sweep.sampler=grid"], "exceeds the 4 points of the grid"),
-        (["--n-trials", "2", "--workers", "0"], "sweep: "),
+        (["--n-trials", "2", "--workers", "0"], "sweep.workers: Input should be greater than or equal to 1"),
     ],
 )
 def test_the_command_line_refuses_bad_input_with_exit_code_2(tmp_path, capsys, extra, message):

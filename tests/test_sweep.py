@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from skillopt_dspy import sweep
+from skillopt_dspy import SkillOptCallback, sweep
 from skillopt_dspy.sweep_report import pruning_savings, trials_table, write_plots
 from tests.fakes import WordGroup, engine_of, fake_lm, group_metric, rule_reflector, target_handler, word_examples
 from tests.sweep_run import GRACE_S, STUDY
@@ -172,6 +172,26 @@ def test_a_sqlite_study_resumes_and_a_finished_one_runs_nothing(tmp_path):
     assert len(again.study.trials) == 3 and len(engine_of(target).calls) == calls
     # The best program comes back from the skill kept on the study, though this process ran no trial.
     assert again.best_program.skill == again.best_skill == again.best_trial.user_attrs["skill"]
+
+
+def test_a_trial_stopped_by_ctrl_c_is_queued_and_the_next_run_resumes_it(tmp_path):
+    class CtrlCAfterStep1(SkillOptCallback):
+        def on_step_end(self, record):
+            if record.step == 1:
+                raise KeyboardInterrupt
+
+    url, log_dir = f"sqlite:///{tmp_path / 'sweep.db'}", tmp_path / "sweep"
+    options = {"storage": url, "n_trials": 2, "log_dir": log_dir, "pruner": optuna.pruners.NopPruner()}
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(callbacks=[CtrlCAfterStep1()], **options)
+    result = run_sweep(**options)
+    first, *rest = result.study.trials
+    assert first.state == TrialState.FAIL
+    retry = next(t for t in rest if t.system_attrs.get("failed_trial") == 0)
+    assert retry.state == TrialState.COMPLETE and retry.params == first.params
+    assert retry.user_attrs["resumed_at_step"] == 2  # steps 0 and 1 were saved before the interrupt
+    assert steps_in(log_dir / "trial-0") == [0, 1, 2]
+    assert [t.state for t in result.study.trials].count(TrialState.COMPLETE) == 2
 
 
 def test_importance_needs_two_completed_trials_and_says_so(tmp_path):

@@ -247,7 +247,7 @@ def _candidates(run: RunData) -> str:
                 _td(c["index"], "num"),
                 _td(escape(where)),
                 _td(_num(c["parent"])),
-                _td(_num(c["score"]), "num"),
+                _td(_num(c["score"]) if c["scored"] else "–", "num"),
                 _td(f"{c['scored']}", "num"),
                 _td(verdict),
                 _td(_num(c["metric_calls"]), "num"),

@@ -1,4 +1,7 @@
-"""The report's figures, drawn with matplotlib's Agg backend (no display) and returned as base64 PNG.
+"""The report's figures, drawn with matplotlib and returned as base64 PNG.
+
+They are built on ``matplotlib.figure.Figure`` objects, never through ``pyplot``: no display is needed,
+no global backend is switched (a notebook's inline plots keep working), and threads do not share state.
 
 Example:
     >>> from skillopt_dspy.report.data import load_run
@@ -21,28 +24,24 @@ INSTALL_HINT = "the run report draws its figures with matplotlib: pip install ma
 ACCEPTED, REJECTED, TRAIN, INCUMBENT = "#1a7f37", "#cf222e", "#8c959f", "#0969da"
 
 
-def _pyplot() -> Any:
+def _figure(width: float, height: float) -> Any:
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError as exc:
         raise ImportError(INSTALL_HINT) from exc
-    matplotlib.use("Agg", force=True)  # never open a window, also under a notebook or a GUI backend
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=(width, height))
 
 
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")  # Agg canvas, chosen by the format
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def scores_figure(run: RunData) -> str:
     """Validation score of the skill after each step, every candidate (accepted / rejected), train scores."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 4.2))
+    fig = _figure(9, 4.2)
+    ax = fig.subplots()
     # x = steps finished; an epoch boundary sits half a step after its epoch's last step.
     xs, incumbent = [0.0], [run.state.baseline_val_score]
     cand = {True: ([], []), False: ([], [])}
@@ -96,8 +95,8 @@ def edits_figure(run: RunData) -> str | None:
     steps = run.steps
     if not steps:
         return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 3.2))
+    fig = _figure(9, 3.2)
+    ax = fig.subplots()
     series = [
         ("proposed", [len(s.proposed) for s in steps], "#d0d7de"),
         ("after aggregate", [len(s.aggregated) for s in steps], "#8c959f"),
@@ -124,10 +123,10 @@ def edits_figure(run: RunData) -> str | None:
 
 def stages_figure(run: RunData) -> str:
     """LM calls, tokens and seconds per stage over the run (horizontal bars)."""
-    plt = _pyplot()
     rows = [r for r in stage_rows(run) if r["stage"] != "total"]
     names = [("baseline + other" if r["stage"] == BASELINE else r["stage"]) for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(10, 0.45 * len(rows) + 1.2), sharey=True)
+    fig = _figure(10, 0.45 * len(rows) + 1.2)
+    axes = fig.subplots(1, 3, sharey=True)
     for ax, (key, title) in zip(axes, (("lm_calls", "LM calls"), ("tokens", "tokens"), ("seconds", "seconds"))):
         values = [r[key] for r in rows]
         ax.barh(names, values, color=INCUMBENT)

@@ -26,6 +26,8 @@ from typing import Any
 
 import dspy
 
+from skillopt_dspy.skill import skill_hash
+
 # Fingerprint keys holding a hash, and how an error names what changed.
 HASHED = {
     "program_prompts": "the program's instructions, signatures or demos",
@@ -92,7 +94,7 @@ def run_fingerprint(trainer: Any) -> dict[str, Any]:
         "metric_source": metric_source,
         "trainset": examples_digest(trainer.trainset),
         "valset": examples_digest(trainer.valset),
-        "initial_skill": _digest(trainer.initial_skill),
+        "initial_skill": skill_hash(trainer.initial_skill),
         "meta_skill": _digest(trainer.initial_meta_skill),
         "predictors": trainer.predictors,
         **{k: getattr(s, k) for k in ("gate", "mixed_weight", "pass_threshold", "learning_rate")},

@@ -269,15 +269,21 @@ class RunDir:
         return state, history
 
 
+def _describe(key: str, saved: dict[str, Any], current: dict[str, Any], hashed: dict[str, str]) -> str:
+    if key not in saved:
+        return f"{hashed.get(key, key)} (not recorded by the skillopt-dspy version that wrote this run)"
+    if key in hashed:
+        return f"{hashed[key]} changed"
+    return f"{key}: {saved.get(key)!r} -> {current.get(key)!r}"
+
+
 def check_compatible(saved: dict[str, Any], current: dict[str, Any]) -> None:
     """Raise :class:`IncompatibleRunError` naming every setting that differs between two fingerprints."""
     from skillopt_dspy.fingerprint import HASHED
 
     diffs = [k for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
     if diffs:
-        named = [
-            HASHED[k] + " changed" if k in HASHED else f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in diffs
-        ]
+        named = [_describe(k, saved, current, HASHED) for k in diffs]
         raise IncompatibleRunError(
             f"log_dir holds a run with different settings ({'; '.join(named[:6])}); its saved scores and steps "
             "would not be this run's. Use another log_dir, or pass restart=True to compile (--restart on the "

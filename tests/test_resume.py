@@ -97,3 +97,13 @@ def test_an_edited_metric_source_is_a_clear_error(tmp_path):
     exec(compile(source.replace("==", "!="), str(tmp_path / "m.py"), "exec"), edited)
     with pytest.raises(IncompatibleRunError, match=r"the metric's source code"):
         compile_program(tmp_path / "run", WordGroup(), edited["metric"], epochs=2, max_lm_calls=20)
+
+
+def test_a_run_saved_by_an_older_version_says_what_it_did_not_record(tmp_path):
+    compile_in(tmp_path)
+    path = tmp_path / "state.json"
+    state = json.loads(path.read_text())
+    del state["fingerprint"]["metric_source"]
+    path.write_text(json.dumps(state))
+    with pytest.raises(IncompatibleRunError, match=r"the metric's source code \(not recorded by the skillopt-dspy"):
+        compile_in(tmp_path)

@@ -150,3 +150,19 @@ def test_the_report_command(run, tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "is not a run directory: it has no state.json" in capsys.readouterr().err
     assert write_report(log_dir) == log_dir / "report.html"
+
+
+def test_reflection_failures_are_listed_not_hidden(tmp_path):
+    def broken(call):
+        if "evidence" in call.inputs:
+            raise RuntimeError("reflection backend down")
+        return rule_reflector()(call)
+
+    target = fake_lm(target_handler, name="fake/target")
+    with dspy.context(lm=target):
+        opt = SkillOpt(metric=group_metric, reflection_lm=fake_lm(broken), log_dir=tmp_path, **SETTINGS)
+        res = opt.compile(WordGroup(), trainset=TRAIN, valset=VAL).detailed_results
+    errors = [e for s in res.history for e in s.errors]
+    page = render_report(tmp_path)
+    assert errors and f"{len(errors)} reflection or aggregation error(s) in steps" in page
+    assert "reflection backend down" in page and "reflect_error" in page

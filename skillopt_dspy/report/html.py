@@ -114,7 +114,13 @@ def _overview(run: RunData) -> str:
     html += f"<li>Target LM: <code>{escape(str(o['lm']))}</code>; reflection LM: "
     html += f"<code>{escape(str(o['reflection_lm']))}</code></li>"
     html += f"<li>LM calls by role: {_by_role(o['lm_calls'])}; tokens by role: {_by_role(o['tokens'])}</li>"
-    html += f"<li>Faults: {_by_role(o['faults']) if o['faults'] else 'none'}</li>"
+    html += f"<li>Faults: {_by_role(o['faults']) if o['faults'] else 'none'}"
+    errors = [(s.step + 1, e) for s in run.steps for e in s.errors]
+    if errors:  # reflection / aggregation failures: the step went on without those edits
+        items = "".join(f"<li>step {n}: {escape(e)}</li>" for n, e in errors)
+        html += f"<details><summary>{len(errors)} reflection or aggregation error(s) in steps</summary>"
+        html += f"<ul>{items}</ul></details>"
+    html += "</li>"
     test = o["test"]
     if test:
         before, after = test["without_skill"], test["with_skill"]

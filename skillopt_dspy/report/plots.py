@@ -32,6 +32,12 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height))
 
 
+def _integer_ticks() -> Any:
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")  # Agg canvas, chosen by the format
@@ -79,6 +85,7 @@ def scores_figure(run: RunData) -> str:
             ax.scatter(x, y, marker="D", s=60, color=color, zorder=3, label=label, edgecolors="black", linewidths=0.6)
     for i, b in enumerate(boundaries):
         ax.axvline(b, color="#57606a", linestyle=":", linewidth=1, label="epoch boundary" if i == 0 else None)
+    ax.xaxis.set_major_locator(_integer_ticks())
     ax.set_xlabel("step")
     ax.set_ylabel(f"score ({run.gate} gate)")
     ax.set_title("Validation and train score per step")
@@ -115,7 +122,8 @@ def edits_figure(run: RunData) -> str | None:
     ax.set_ylabel("edits")
     ax.set_title("Edits per step")
     ax.set_xticks([s.step + 1 for s in steps])
-    ax.margins(y=0.15)
+    ax.yaxis.set_major_locator(_integer_ticks())
+    ax.set_ylim(0, max(1, *(len(s.proposed) for s in steps)) * 1.15)  # counts: never below 0
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return _png(fig)

@@ -180,8 +180,9 @@ def bench_reflection(model: str, n: int, names: list[str], max_tokens: int, inpu
         return run
 
     runners = {k: runner(*v) for k, v in configs.items()}
-    for run in runners.values():  # each config's own server: fill its prefix cache (the signature's prompt)
-        run(warmup)
+    for lm, adapter in configs.values():  # each config's own server: its prefix cache gets the system prompt
+        with dspy.context(lm=lm, adapter=adapter), contextlib.suppress(Exception):
+            dspy.Predict(ReflectFailures)(**warmup, config={"max_tokens": 1})
     rows, outputs = alternate(runners, prompts, block=1, drop_first=False)
     table(f"## Reflection calls: ReflectFailures on 2 routing failures each, {n} prompts, {model}", rows)
     for name in names:

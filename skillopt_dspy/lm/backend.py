@@ -115,15 +115,15 @@ class Speculative:
     a guess is kept only where the target would have picked that token.
 
     Example:
-        >>> Speculative("ngram").describe()
-        'ngram lookup (n=3, up to 16 tokens)'
+        >>> Speculative("ngram", n_max=8).describe()
+        'ngram lookup (n=4, up to 8 tokens)'
     """
 
     kind: Literal["draft", "ngram"]
     draft_path: Path | None = None
     n_max: int = 16
-    p_min: float = 0.0
-    ngram: int = 3
+    p_min: float = 0.75  # a draft model stops guessing at a token it gives less than this probability
+    ngram: int = 4
 
     def __post_init__(self) -> None:
         if self.kind not in ("draft", "ngram"):

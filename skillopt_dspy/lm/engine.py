@@ -130,7 +130,8 @@ class LocalEngine:
             registry's measured choice for ``model`` (``"off"`` for a GGUF path).
         draft_model: the draft model for ``speculative="draft"`` (registry name or GGUF path); default: the
             registry's draft for ``model``.
-        draft_max: most tokens guessed per step.
+        draft_max: most tokens guessed per step (default: 16 for a draft model, 8 for ngram lookup; a wrong
+            guess costs the target a batch of that many tokens).
         n_parallel: slots decoding at once (continuous batching); calls are no longer serialized. Only
             worth it where it measured faster (see benchmarks/local_lm.py --parts slots).
         backend: a ready :class:`~skillopt_dspy.lm.backend.Backend` (tests); default loads ``model``
@@ -156,12 +157,12 @@ class LocalEngine:
         cache_prompt: bool = True,
         speculative: str = "auto",
         draft_model: str | os.PathLike[str] | None = None,
-        draft_max: int = 16,
+        draft_max: int | None = None,
         n_parallel: int = 1,
         backend: Backend | None = None,
     ) -> None:
         numbers = {"n_ctx": n_ctx, "max_tokens": max_tokens, "string_max_length": string_max_length}
-        numbers.update(draft_max=draft_max, n_parallel=n_parallel)
+        numbers.update(n_parallel=n_parallel, **({} if draft_max is None else {"draft_max": draft_max}))
         for name, value in numbers.items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -204,8 +205,8 @@ class LocalEngine:
         if self.speculative_kind == "off":
             return None
         if self.speculative_kind == "ngram":
-            return Speculative("ngram", n_max=self.draft_max)
-        return Speculative("draft", draft_path=resolve_model(draft or ""), n_max=self.draft_max)
+            return Speculative("ngram", n_max=self.draft_max or 8)
+        return Speculative("draft", draft_path=resolve_model(draft or ""), n_max=self.draft_max or 16)
 
     def payload(self, request: Request) -> dict[str, Any]:
         """The chat-completion payload for ``request``: system first (the stable prefix), then the turns."""

@@ -31,8 +31,10 @@ def test_draft_decoding_loads_the_registry_draft_next_to_the_target(loads):
     path, kw = loads[-1]
     assert path == Path("/models/qwen2.5-coder-1.5b.gguf")
     assert kw["speculative"] == Speculative("draft", draft_path=Path("/models/qwen2.5-coder-0.5b.gguf"), n_max=8)
+    LocalEngine("qwen2.5-coder-1.5b", speculative="draft")
+    assert loads[-1][1]["speculative"].n_max == 16 and loads[-1][1]["speculative"].p_min == 0.75
     LocalEngine("qwen2.5-coder-1.5b", speculative="ngram")
-    assert loads[-1][1]["speculative"] == Speculative("ngram", n_max=16)
+    assert loads[-1][1]["speculative"] == Speculative("ngram", n_max=8, ngram=4)
     LocalEngine("qwen2.5-coder-1.5b", speculative="off")
     assert loads[-1][1]["speculative"] is None
 

@@ -68,14 +68,17 @@ def train(name: str, speculative: str, src: Path, out: Path, lm: str, extra: lis
     ]
     env = {**os.environ, "PYTHONPATH": str(src)}
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    with open(out / f"{name}.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _, status, rusage = os.wait4(proc.pid, 0)  # the child's own peak RSS, not the largest child's so far
     wall = time.perf_counter() - start
-    (out / f"{name}.log").write_text(proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        raise SystemExit(f"run {name} failed ({proc.returncode}); see {out / f'{name}.log'}")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"run {name} failed ({code}); see {out / f'{name}.log'}")
     history = [json.loads(line) for line in (log_dir / "history.jsonl").read_text().splitlines() if line.strip()]
     return {
         "wall": wall,
+        "peak_rss_mb": rusage.ru_maxrss / 1024,
         "skill": (log_dir / "best_skill.md").read_text(),
         "history": strip_timing(history),
         "val": [h.get("val_score") for h in history],
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         speculative, _, src = rest.partition("@")
         results[name] = train(name, speculative, Path(src) if src else ROOT, args.out, args.lm, args.cfg_options)
         r = results[name]
-        print(f"{name}: {r['wall']:.0f} s, validation scores by step {r['val']}", flush=True)
+        print(f"{name}: {r['wall']:.0f} s, peak RSS {r['peak_rss_mb']:.0f} MB, val by step {r['val']}", flush=True)
     first_name, first = next(iter(results.items()))
     for name, r in results.items():
         if name == first_name:

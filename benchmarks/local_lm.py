@@ -305,12 +305,12 @@ def main(argv: list[str] | None = None) -> None:
         bench_json(args.model, args.json_n, args.json_max_tokens)
     if "adapters" in args.parts:
         bench_adapters(args.model, args.n, args.tasks, args.skills)
+    if "reflection" in args.parts:
+        lm_speed.bench_reflection(args.model, args.json_n, args.configs, args.json_max_tokens, reflection_inputs)
     if "rollout" in args.parts:
         lm_speed.bench_rollout(args.model, args.n, args.block, task)
     if "slots" in args.parts:
         lm_speed.bench_slots(args.model, args.n, 2, task, reflection_inputs, args.json_max_tokens)
-    if "reflection" in args.parts:
-        lm_speed.bench_reflection(args.model, args.json_n, args.configs, args.json_max_tokens, reflection_inputs)
 
 
 if __name__ == "__main__":

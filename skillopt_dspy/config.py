@@ -59,7 +59,10 @@ class ModelConfig(_Section):
     lm_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="keyword arguments for dspy.LM / local_lm / the factory"
     )
-    reflection_lm_kwargs: dict[str, Any] = Field(default_factory=dict, description="the same for the reflection LM")
+    reflection_lm_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the same for the reflection LM (with reflection_lm null, set: the target's model with these)",
+    )
     adapter: Literal["json", "chat", "xml"] = Field("json", description="DSPy adapter the program runs under")
 
     @field_validator("lm", "reflection_lm")

@@ -255,9 +255,14 @@ def build(config: Config, *, need_reflection: bool = True) -> Workspace:
     root = project_root(config)
     parts = task_parts(config)
     check_lm(config.model.lm, "model.lm", config)
-    use_reflection = need_reflection and config.model.reflection_lm not in (None, config.model.lm)
+    model = config.model
+    reflection_spec = model.reflection_lm or model.lm
+    # The target LM doubles as the reflection LM unless another LM, or other settings for it, are given
+    # (e.g. speculative decoding for the reflection calls' long answers only).
+    own_kwargs = bool(model.reflection_lm_kwargs) and model.reflection_lm_kwargs != model.lm_kwargs
+    use_reflection = need_reflection and (reflection_spec != model.lm or own_kwargs)
     if use_reflection:
-        check_lm(config.model.reflection_lm, "model.reflection_lm", config)
+        check_lm(reflection_spec, "model.reflection_lm", config)
     program, module_fields = _load_program(parts.program, [root])
     fields = config.data.fields if config.data.fields is not None else module_fields
     metric = import_object(parts.metric, what="task.metric", search=[root]) if parts.metric else exact_match
@@ -283,9 +288,7 @@ def build(config: Config, *, need_reflection: bool = True) -> Workspace:
     lm = make_lm(config.model.lm, config.model.lm_kwargs, config=config)
     reflection = lm
     if use_reflection:
-        reflection = make_lm(
-            config.model.reflection_lm, config.model.reflection_lm_kwargs, config=config, key="model.reflection_lm"
-        )
+        reflection = make_lm(reflection_spec, model.reflection_lm_kwargs, config=config, key="model.reflection_lm")
     if config.model.adapter == "json":  # on the embedded LM, the fixed prompt text is all in the cached prefix
         from skillopt_dspy.lm.adapter import json_adapter
 

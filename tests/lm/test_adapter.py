@@ -143,3 +143,26 @@ def test_reflection_on_the_embedded_lm_uses_the_prefix_layout():
     assert patches and patches[0].edits[0].content == "- rule"
     system, user = (m["content"] for m in backend.payloads[0]["messages"])
     assert "Respond with a JSON object" in system and "Respond with a JSON object" not in user
+
+
+def test_reflection_settings_alone_give_the_reflection_calls_their_own_engine(monkeypatch):
+    loads = []
+    monkeypatch.setattr(engine_module, "import_xllamacpp", lambda: None)
+    monkeypatch.setattr(engine_module, "resolve_model", lambda model: Path(f"/models/{model}.gguf"))
+    monkeypatch.setattr(engine_module, "shared_backend", lambda path, **kw: loads.append(kw) or FakeBackend())
+    config = ROOT / "configs" / "ticket_routing.yaml"
+    shared = build(load_config(config, overrides=["model.lm=local/qwen2.5-coder-1.5b"]))
+    assert shared.reflection_lm is shared.lm
+    split = build(
+        load_config(
+            config,
+            overrides=[
+                "model.lm=local/qwen2.5-coder-1.5b",
+                "model.lm_kwargs={speculative: off}",
+                "model.reflection_lm_kwargs={speculative: ngram}",
+            ],
+        )
+    )
+    assert split.reflection_lm is not split.lm and split.reflection_lm.model == split.lm.model
+    assert split.lm.engine.speculative_kind == "off" and split.reflection_lm.engine.speculative_kind == "ngram"
+    assert loads[-1]["speculative"].kind == "ngram"

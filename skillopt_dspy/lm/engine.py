@@ -155,7 +155,7 @@ class LocalEngine:
         string_max_length: int = DEFAULT_STRING_MAX_LENGTH,
         array_max_items: int | None = None,
         cache_prompt: bool = True,
-        speculative: str = "auto",
+        speculative: str | bool = "auto",
         draft_model: str | os.PathLike[str] | None = None,
         draft_max: int | None = None,
         n_parallel: int = 1,
@@ -170,6 +170,8 @@ class LocalEngine:
             raise ValueError(f"array_max_items must be a positive integer or None, got {array_max_items!r}")
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout must be positive seconds or None, got {timeout!r}")
+        if speculative is False:  # YAML reads `speculative: off` as false
+            speculative = "off"
         if speculative not in SPECULATIVE_CHOICES:
             raise ValueError(f"speculative must be one of {SPECULATIVE_CHOICES}, got {speculative!r}")
         self.model = str(model)

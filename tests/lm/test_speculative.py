@@ -37,6 +37,7 @@ def test_draft_decoding_loads_the_registry_draft_next_to_the_target(loads):
     assert loads[-1][1]["speculative"] == Speculative("ngram", n_max=8, ngram=4)
     LocalEngine("qwen2.5-coder-1.5b", speculative="off")
     assert loads[-1][1]["speculative"] is None
+    assert LocalEngine("qwen2.5-coder-1.5b", speculative=False).speculative_kind == "off"  # YAML's `off`
 
 
 def test_auto_takes_the_registry_choice_and_a_path_gets_none(loads, monkeypatch):
@@ -52,6 +53,8 @@ def test_auto_takes_the_registry_choice_and_a_path_gets_none(loads, monkeypatch)
 def test_bad_speculative_settings_fail_before_any_load(loads):
     with pytest.raises(ValueError, match="speculative must be one of"):
         LocalEngine("qwen2.5-coder-1.5b", speculative="eagle")
+    with pytest.raises(ValueError, match="speculative must be one of"):
+        LocalEngine("qwen2.5-coder-1.5b", speculative=True)  # YAML's `on`: which kind is not said
     with pytest.raises(ValueError, match="needs a draft_model"):
         LocalEngine("qwen2.5-coder-0.5b", speculative="draft")
     with pytest.raises(ValueError, match="draft_max must be a positive integer"):

@@ -16,6 +16,10 @@ library's own gate (:class:`skillopt_dspy.stages.racing.RacingGate` over a
   win).
 
 Run: ``python benchmarks/gate.py [--reps 2000] [--chunk 8] [--overlap 0.0 0.5] [--out benchmarks/results/gate.json]``
+
+``--real CONFIG [--cfg-options k=v ...]`` instead trains the config twice in one process on its LM (the
+embedded one for the bundled configs: run it under ``flock /tmp/skillopt-lm.lock``), racing on then off,
+same seed, DSPy's caches off, and prints the target calls, metric calls and the best skill of each.
 """
 
 from __future__ import annotations
@@ -53,7 +57,9 @@ def draw(rng: random.Random, n: int, delta: float, overlap: float) -> tuple[list
     return [PASS if x else FAIL for x in incumbent], [PASS if x else FAIL for x in candidate]
 
 
-def judge(rule: GateRule, incumbent: list[Score], candidate: list[Score], *, racing: bool, chunk: int, seed: int):
+def judge(
+    rule: GateRule, incumbent: list[Score], candidate: list[Score], *, racing: bool, chunk: int, seed: int
+) -> tuple[bool, int]:
     """One gate decision by the library's racing gate; returns (accepted, validation calls on the candidate)."""
     table = {"incumbent": incumbent, "candidate": candidate}
     calls = {"candidate": 0, "incumbent": 0}
@@ -125,6 +131,58 @@ def table(results: dict, overlap: float, reps: int, chunk: int) -> str:
     return "\n".join(lines)
 
 
+def real_run(config_path: str, overrides: list[str], out: str | None) -> None:
+    """Train ``config_path`` with racing on, then off (same seed, one LM load); print calls and best skills."""
+    import dspy
+
+    from skillopt_dspy import SkillOpt
+    from skillopt_dspy.config import load_config
+    from skillopt_dspy.skill import skill_hash
+    from skillopt_dspy.workspace import build
+
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+    config = load_config(config_path, overrides=["run.progress=false", *overrides])
+    ws = build(config)
+    rows = {}
+    for racing in (True, False):
+        kwargs = {**ws.skillopt_kwargs(), "racing": racing}
+        started = time.perf_counter()
+        with dspy.context(lm=ws.lm, adapter=ws.adapter):
+            compiled = SkillOpt(ws.metric, reflection_lm=ws.reflection_lm, **kwargs).compile(
+                ws.program, trainset=ws.splits["train"], valset=ws.splits["valid"]
+            )
+        res = compiled.detailed_results
+        gates = [s.gate for s in res.history if s.gate] + [
+            e.slow_update["gate"] for e in res.epochs if e.slow_update and e.slow_update.get("gate")
+        ]
+        rows["racing on" if racing else "racing off"] = {
+            "target_calls": res.lm_calls.get("target", 0),
+            "reflection_calls": res.lm_calls.get("reflection", 0),
+            "metric_calls": res.metric_calls,
+            "candidates": len(gates),
+            "accepted": sum(g["accepted"] for g in gates),
+            "stopped_early": sum(g["stopped_early"] for g in gates),
+            "validation_calls_on_candidates": sum(g["evaluated"] for g in gates),
+            "gate_evaluated": [g["evaluated"] for g in gates],
+            "baseline_val": res.baseline_val_score,
+            "best_val": res.best_val_score,
+            "best_skill_hash": skill_hash(res.best_skill),
+            "best_skill": res.best_skill,
+            "wall_s": round(time.perf_counter() - started, 1),
+        }
+        print(json.dumps({k: v for k, v in rows[list(rows)[-1]].items() if k != "best_skill"}), flush=True)
+    on, off = rows["racing on"], rows["racing off"]
+    print(
+        f"target calls {on['target_calls']} vs {off['target_calls']} "
+        f"({1 - on['target_calls'] / max(1, off['target_calls']):.0%} fewer with racing); validation calls on "
+        f"candidates {on['validation_calls_on_candidates']} vs {off['validation_calls_on_candidates']}; "
+        f"same best skill: {on['best_skill_hash'] == off['best_skill_hash']}"
+    )
+    if out:
+        meta = {"config": config_path, "overrides": overrides}
+        Path(out).write_text(json.dumps({"settings": meta, "runs": rows}, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=2000)
@@ -132,7 +190,12 @@ def main() -> None:
     parser.add_argument("--overlap", type=float, nargs="+", default=[0.0, 0.5])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="write every number as JSON here")
+    parser.add_argument("--real", default=None, metavar="CONFIG", help="a real run on CONFIG's LM instead")
+    parser.add_argument("--cfg-options", nargs="*", default=[], help="overrides for --real (section.key=value)")
     args = parser.parse_args()
+    if args.real:
+        real_run(args.real, args.cfg_options, args.out)
+        return
     started = time.perf_counter()
     everything = {}
     for overlap in args.overlap:

@@ -103,6 +103,7 @@ class RacingGate:
         order: Sequence[int],
         chunk_size: int,
         racing: bool = True,
+        weakest_first: bool = True,
     ) -> None:
         if sorted(order) != list(range(cache.size)):
             raise ValueError(f"order must be a permutation of range({cache.size})")
@@ -111,6 +112,18 @@ class RacingGate:
         self.order = list(order)
         self.chunk_size = max(1, chunk_size)
         self.racing = racing
+        self.weakest_first = weakest_first
+
+    def candidate_order(self, reference: Sequence[Score]) -> list[int]:
+        """The order a candidate is scored in: the seeded order, the incumbent's weakest examples first.
+
+        Only where the incumbent scored below the best can a candidate gain on it; scoring those first
+        tells the bound early how much the candidate can still gain, so a loser is stopped sooner. The
+        order depends on the incumbent only, never on the candidate, and changes no decision.
+        """
+        if not self.weakest_first:
+            return list(self.order)
+        return sorted(self.order, key=lambda i: self.rule.value(reference[i]))  # stable: seeded within ties
 
     def _check_range(self, scores: Sequence[Score | None]) -> None:
         bad = next((s for s in scores if s is not None and not self.rule.in_range(s)), None)
@@ -130,6 +143,7 @@ class RacingGate:
         """Score ``candidate`` (as far as needed) and decide against ``incumbent``, scored in full."""
         reference = self.cache.scores(incumbent)
         self._check_range(reference)
+        order = self.candidate_order(reference)
         while True:
             known = self.cache.known(candidate)
             if all(s is not None for s in known):
@@ -139,7 +153,7 @@ class RacingGate:
                 lost, best_p = cannot_win(reference, known, self.rule)
                 if lost:
                     return self._early(reference, known, best_p)
-            missing = [i for i in self.order if known[i] is None]
+            missing = [i for i in order if known[i] is None]
             self.cache.evaluate(candidate, missing[: self.chunk_size] if self.racing else missing)
 
     def _early(self, reference: list[Score], known: list[Score | None], best_p: float | None) -> GateDecision:

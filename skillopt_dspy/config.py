@@ -109,9 +109,9 @@ class OptimizerConfig(_Section):
     )
     mixed_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of the soft score in the mixed gate")
     gate_test: Literal["strict", "paired"] = Field(
-        "strict", description="accept on a strictly higher score, or only when a paired test finds it significant"
+        "paired", description="accept on a strictly higher score, or only when a paired test finds it significant"
     )
-    gate_alpha: float = Field(0.05, gt=0.0, le=0.5, description="level of the paired test (gate_test: paired)")
+    gate_alpha: float = Field(0.1, gt=0.0, le=0.5, description="level of the paired test (gate_test: paired)")
     racing: bool = Field(True, description="stop scoring a candidate once it can no longer win (same decisions)")
     metric_range: list[float] = Field(
         default_factory=lambda: [0.0, 1.0], description="[low, high] a soft score can take (racing's bound)"

@@ -87,15 +87,16 @@ class SkillOpt(Teleprompter):
 
     Each step rolls the program out on a training batch, has the reflection LM propose edits to the
     skill from failures and successes, merges and ranks them, applies at most ``learning_rate`` of them,
-    and keeps the new skill only if the validation score strictly improves.
+    and keeps the new skill only if it beats the current one on the validation set (by a paired test).
 
     Args:
         metric: ``(example, prediction, trace=None) -> bool | float | dspy.Prediction(score=, feedback=)``.
         reflection_lm: the optimizer model; default the program's LM.
         gate: ``"hard"`` (pass rate), ``"soft"`` (mean score) or ``"mixed"``; ``mixed_weight`` weighs soft.
-        gate_test: ``"strict"`` accepts a candidate whose validation score is strictly higher;
-            ``"paired"`` also needs a one-sided paired test on the same examples at level ``gate_alpha``
-            (exact sign/McNemar test on hard outcomes, seeded sign-flip test on soft or mixed scores).
+        gate_test: ``"paired"`` (default) accepts a candidate whose validation score is higher and
+            significantly so, by a one-sided paired test on the same examples at level ``gate_alpha``
+            (default 0.1; exact sign/McNemar test on hard outcomes, seeded sign-flip test on soft or mixed
+            scores); ``"strict"`` accepts any strictly higher score (SkillOpt's rule).
         racing: score candidates on the valset in chunks and stop once one can no longer win (exact:
             the same decisions, fewer calls). ``metric_range`` bounds a soft score (default ``(0, 1)``);
             a score outside it switches racing off with a warning.
@@ -131,8 +132,8 @@ class SkillOpt(Teleprompter):
         reflection_lm: dspy.BaseLM | None = None,
         gate: str = "hard",
         mixed_weight: float = 0.5,
-        gate_test: str = "strict",
-        gate_alpha: float = 0.05,
+        gate_test: str = "paired",
+        gate_alpha: float = 0.1,
         racing: bool = True,
         metric_range: Sequence[float] = (0.0, 1.0),
         pass_threshold: float = 1.0,

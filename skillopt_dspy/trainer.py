@@ -53,8 +53,8 @@ class TrainSettings:
 
     gate: str = "hard"
     mixed_weight: float = 0.5
-    gate_test: str = "strict"
-    gate_alpha: float = 0.05
+    gate_test: str = "paired"
+    gate_alpha: float = 0.1
     racing: bool = True
     metric_range: tuple[float, float] = (0.0, 1.0)
     pass_threshold: float = 1.0

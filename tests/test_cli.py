@@ -81,7 +81,8 @@ def test_train_then_eval_a_skillopt_config_and_split_dir(tmp_path):
     split_dir = write_split_dir(tmp_path / "data")
     config = skillopt_config(tmp_path / "skillopt.yaml", split_dir)
     run = tmp_path / "run"
-    out = cli("train", "--config", str(config), *FAKES, "--log-dir", str(run), "--cfg-options", "train.num_threads=2")
+    options = ["--cfg-options", "train.num_threads=2", "optimizer.gate_test=strict"]  # a one-example gain must pass
+    out = cli("train", "--config", str(config), *FAKES, "--log-dir", str(run), *options)
     assert out.returncode == 0, out.stderr
     # Keys with no meaning here are reported by name; per-step lines show.
     assert "were not used: model.reasoning_effort" in out.stderr and "step 1/6 (epoch 1)" in out.stderr

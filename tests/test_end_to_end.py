@@ -25,7 +25,7 @@ def run(**kw):
             learning_rate=9,
             num_threads=4,
             progress=False,
-            **kw,
+            **{"gate_test": "strict", **kw},  # a one-word gain on the toy valset must pass: the strict gate
         )
         compiled = opt.compile(WordGroup(), trainset=TRAIN, valset=VAL)
     return compiled, reflection
@@ -94,7 +94,13 @@ def test_a_program_returning_a_str_trains_end_to_end(tmp_path):
     target, reflection = fake_lm(target_handler), fake_lm(rule_reflector())
     with dspy.context(lm=target):
         opt = SkillOpt(
-            metric=str_metric, reflection_lm=reflection, batch_size=9, epochs=2, progress=False, log_dir=tmp_path
+            metric=str_metric,
+            reflection_lm=reflection,
+            batch_size=9,
+            epochs=2,
+            progress=False,
+            log_dir=tmp_path,
+            gate_test="strict",  # a one-word gain on the toy valset must pass: the strict gate
         )
         compiled = opt.compile(WordGroupStr(), trainset=TRAIN, valset=VAL)
     assert set(got) == {str}, "the metric gets the program's return value as is"
@@ -133,6 +139,7 @@ def test_replace_insert_after_and_delete_edits_flow_through_select_update_and_ga
             progress=False,
             use_slow_update=False,
             initial_skill=wrong,
+            gate_test="strict",  # a one-word gain on the toy valset must pass: the strict gate
         ).compile(WordGroup(), trainset=ex("apple bird sun axe bee rock".split()), valset=ex("ant bat sea".split()))
     step = compiled.detailed_results.history[0]
     assert [(r["edit"]["op"], r["applied"]) for r in step.apply_reports] == [

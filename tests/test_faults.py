@@ -19,7 +19,8 @@ VAL = word_examples("axe bee cup inn jam key quiz".split())
 
 
 def compile_with(target_handler_, reflection_handler=None, *, program=None, metric=group_metric, **kw):
-    settings = {"batch_size": 7, "epochs": 2, "learning_rate": 4, "num_threads": 1, "progress": False, **kw}
+    settings = {"batch_size": 7, "epochs": 2, "learning_rate": 4, "num_threads": 1, "progress": False}
+    settings |= {"gate_test": "strict", **kw}  # a one-word gain on the toy valset must pass: the strict gate
     target = fake_lm(target_handler_, name="fake/target")
     reflection = fake_lm(reflection_handler or rule_reflector(), name="fake/reflect")
     with dspy.context(lm=target):

@@ -37,6 +37,7 @@ def objective(trial: optuna.Trial) -> float:
             num_threads=2,
             progress=False,
             callbacks=[ReportToOptuna(trial)],
+            gate_test="strict",  # a one-word gain on the toy valset must pass: the strict gate
         )
         compiled = opt.compile(WordGroup(), trainset=TRAIN, valset=VAL)
     return compiled.detailed_results.best_val_score

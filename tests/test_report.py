@@ -18,7 +18,14 @@ from tests.fakes import WordGroup, engine_of, fake_lm, group_metric, rule_reflec
 
 TRAIN = word_examples("apple ant bird bat cat cow ink ivy jar jet kite kelp queen quill rain rock sun sea".split())
 VAL = word_examples("axe bee cup inn jam key quiz rope star".split())
-SETTINGS = {"batch_size": 6, "epochs": 2, "learning_rate": 2, "num_threads": 2, "progress": False}
+SETTINGS = {
+    "batch_size": 6,
+    "epochs": 2,
+    "learning_rate": 2,
+    "num_threads": 2,
+    "progress": False,
+    "gate_test": "strict",
+}
 
 
 def train(log_dir, callbacks=(), report=False, **kw):

@@ -14,7 +14,8 @@ VAL = word_examples("axe bee cup inn jam key quiz rope star".split())
 
 def train(callbacks=(), **kw):
     target, reflection = fake_lm(target_handler, name="fake/t"), fake_lm(rule_reflector(), name="fake/r")
-    settings = {"batch_size": 6, "epochs": 2, "learning_rate": 2, "num_threads": 4, "progress": False, **kw}
+    settings = {"batch_size": 6, "epochs": 2, "learning_rate": 2, "num_threads": 4, "progress": False}
+    settings |= {"gate_test": "strict", **kw}  # a one-word gain on the toy valset must pass: the strict gate
     with dspy.context(lm=target):
         opt = SkillOpt(metric=group_metric, reflection_lm=reflection, callbacks=list(callbacks), **settings)
         return opt.compile(WordGroup(), trainset=TRAIN, valset=VAL), target, reflection

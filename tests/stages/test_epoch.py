@@ -12,7 +12,8 @@ VAL = word_examples("axe bee cup inn jam key quiz rope star".split())
 def train(reflector=None, **kw):
     target = fake_lm(target_handler)
     reflection = fake_lm(reflector or rule_reflector())
-    settings = {"batch_size": 6, "epochs": 2, "learning_rate": 1, "num_threads": 2, "progress": False, **kw}
+    settings = {"batch_size": 6, "epochs": 2, "learning_rate": 1, "num_threads": 2, "progress": False}
+    settings |= {"gate_test": "strict", **kw}  # a one-word gain on the toy valset must pass: the strict gate
     with dspy.context(lm=target):
         compiled = SkillOpt(metric=group_metric, reflection_lm=reflection, **settings).compile(
             WordGroup(), trainset=TRAIN, valset=VAL

@@ -36,7 +36,8 @@ def saboteur():
 
 def train(target_handler=target_handler, **kw):
     target, reflection = fake_lm(target_handler), fake_lm(saboteur())
-    settings = {"batch_size": 3, "epochs": 2, "learning_rate": 2, "num_threads": 2, "progress": False, **kw}
+    settings = {"batch_size": 3, "epochs": 2, "learning_rate": 2, "num_threads": 2, "progress": False}
+    settings |= {"gate_test": "strict", **kw}  # strict unless a test says otherwise
     with dspy.context(lm=target):
         compiled = SkillOpt(metric=group_metric, reflection_lm=reflection, **settings).compile(
             WordGroup(), trainset=TRAIN, valset=VAL

@@ -165,6 +165,7 @@ def test_the_reflection_prompt_shows_instructions_field_descriptions_labels_and_
         num_threads=2,
         progress=False,
         predictors=["second"],
+        gate_test="strict",  # a one-word gain on the toy valset must pass: the strict gate
     )
     with dspy.context(lm=target):
         compiled = opt.compile(TwoStep(), trainset=train, valset=val)

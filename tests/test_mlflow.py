@@ -26,7 +26,8 @@ def store(tmp_path_factory):
 def compile_with(tracker, log_dir, **kw):
     target = fake_lm(target_handler, name="fake/target")
     reflection = fake_lm(rule_reflector(harmful_once=True), name="fake/reflect")
-    settings = {"batch_size": 6, "epochs": 2, "learning_rate": 2, "num_threads": 2, "progress": False, **kw}
+    settings = {"batch_size": 6, "epochs": 2, "learning_rate": 2, "num_threads": 2, "progress": False}
+    settings |= {"gate_test": "strict", **kw}  # a one-word gain on the toy valset must pass: the strict gate
     with dspy.context(lm=target):
         opt = SkillOpt(metric=group_metric, reflection_lm=reflection, log_dir=log_dir, callbacks=[tracker], **settings)
         return opt.compile(WordGroup(), trainset=TRAIN, valset=VAL)

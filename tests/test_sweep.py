@@ -23,6 +23,7 @@ TRAIN = word_examples("apple ant bird bat cat cow ink ivy jar jet kite kelp quee
 VAL = word_examples("axe bee cup inn jam key quiz rope star".split())
 # One epoch of 3 steps; each accepted step adds at most learning_rate first-letter rules (9 letters in all).
 FIXED = {"batch_size": 6, "epochs": 1, "use_slow_update": False, "use_meta_skill": False, "num_threads": 2}
+FIXED["gate_test"] = "strict"  # a one-word gain on the toy valset must pass: the strict gate
 LR_SPACE = {"learning_rate": [1, 2, 3, 4]}
 
 

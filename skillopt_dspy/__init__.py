@@ -14,7 +14,7 @@ from skillopt_dspy.scoring import MetricError, Score, gate_value, normalize_scor
 from skillopt_dspy.skill import apply_skill, extract_skill, read_region, write_region
 from skillopt_dspy.stages.gate import GateDecision
 from skillopt_dspy.stages.rollout import TooManyErrorsError, Trajectory
-from skillopt_dspy.state import IncompatibleRunError
+from skillopt_dspy.state import IncompatibleRunError, RunDirBusyError, RunDirWriteError
 from skillopt_dspy.sweep import SweepResult, sweep
 
 __version__ = "0.1.0"
@@ -29,6 +29,8 @@ __all__ = [
     "IncompatibleRunError",
     "MetricError",
     "Patch",
+    "RunDirBusyError",
+    "RunDirWriteError",
     "Score",
     "SkillOpt",
     "SkillOptCallback",

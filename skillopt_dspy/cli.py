@@ -30,7 +30,7 @@ from skillopt_dspy.evaluate import evaluate_skill
 from skillopt_dspy.optimizer import SkillOpt
 from skillopt_dspy.report import write_report
 from skillopt_dspy.stages.rollout import TooManyErrorsError
-from skillopt_dspy.state import IncompatibleRunError, RunDirBusyError, atomic_write_text
+from skillopt_dspy.state import IncompatibleRunError, RunDirBusyError, RunDirWriteError, atomic_write_text
 from skillopt_dspy.workspace import Workspace, build
 
 logger = logging.getLogger("skillopt_dspy")
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as exc:
         print(f"skillopt-dspy {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except (TooManyErrorsError, LMAuthError, LMBillingError, LMConfigurationError) as exc:
+    except (TooManyErrorsError, RunDirWriteError, LMAuthError, LMBillingError, LMConfigurationError) as exc:
         print(f"skillopt-dspy {args.command}: stopped: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -184,6 +185,37 @@ def _contrasts(key: tuple, successes: Sequence[Trajectory], input_limit: int) ->
     return lines
 
 
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def feedback_summary(members: Sequence[Trajectory], limit: int = 6) -> str:
+    """The feedback sentences of a group's failures, most frequent first, with how many failures say them.
+
+    Sentences are counted with their numbers masked, so "a refund of €962" and "a refund of 914.00 USD"
+    count as one cue; the first wording seen is shown.
+
+    Example:
+        >>> from skillopt_dspy.scoring import Score
+        >>> ts = [Trajectory(None, None, Score(0, 0, f"Wrong. A refund of {n} EUR.")) for n in (962, 914)]
+        >>> print(feedback_summary(ts))
+        - (2 of 2) Wrong.
+        - (2 of 2) A refund of 962 EUR.
+    """
+    counts: dict[str, int] = defaultdict(int)
+    shown: dict[str, str] = {}
+    for t in members:
+        seen = set()
+        for sentence in _SENTENCE.split(" ".join(t.score.feedback.split())):
+            key = _NUMBER.sub("#", sentence.lower()).strip()
+            if key and key not in seen:
+                seen.add(key)
+                counts[key] += 1
+                shown.setdefault(key, sentence.strip())
+    ranked = sorted(counts, key=lambda k: -counts[k])[:limit]
+    return "\n".join(f"- ({counts[k]} of {len(members)}) {clip_middle(shown[k], 300)}" for k in ranked)
+
+
 def _render_failures(batch: Sequence[Trajectory], successes: Sequence[Trajectory], limits: tuple[int, int]) -> str:
     groups: dict[tuple, list[Trajectory]] = defaultdict(list)
     for t in batch:
@@ -192,6 +224,9 @@ def _render_failures(batch: Sequence[Trajectory], successes: Sequence[Trajectory
     for i, (key, members) in enumerate(groups.items(), 1):
         head = f"## Pattern {i}: {describe_confusion(key)} ({len(members)} example{'s' * (len(members) > 1)})"
         parts = [head]
+        said = feedback_summary(members)
+        if said:
+            parts.append("What the feedback says about these failures:\n" + said)
         for t in members:
             n += 1
             parts.append(render_trajectory(t, f"### Failed example {n}", input_limit=limits[0], other_limit=limits[1]))

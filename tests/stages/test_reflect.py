@@ -46,6 +46,7 @@ def test_failure_evidence_names_the_confusion_and_shows_contrasting_solved_input
     assert '(really are "gamma", answered correctly) word: sun' in text
     assert '(also are "alpha", answered correctly) word: bee' in text
     assert "ink" not in text  # a solved input of an unrelated answer is no contrast
+    assert "What the feedback says about these failures:\n- (1 of 2) expected alpha" in text
 
 
 def test_evidence_fits_the_budget_by_cutting_long_inputs_first_and_keeps_the_feedback():

@@ -53,3 +53,11 @@ def test_sweep_runs_offline_and_plots():
     out = text_of(nb)
     assert "COMPLETE" in out and "PRUNED" in out and "best:" in out and "report.html" in out
     assert images_of(nb) == 4  # the per-step curves, Optuna's two plots, the best trial's score plot
+
+
+@pytest.mark.local_lm
+def test_quickstart_runs_on_the_embedded_lm():
+    nb = execute("quickstart.ipynb", timeout=1500)  # measured 7.4 min on 2 busy cores (45 LM calls)
+    out = text_of(nb)
+    assert "validation (hard gate):" in out and "best_idx:" in out and "report.html" in out
+    assert images_of(nb) == 1

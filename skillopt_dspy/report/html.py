@@ -235,7 +235,12 @@ def _stages(run: RunData) -> str:
         name = f"<b>{escape(r['stage'])}</b>" if r["stage"] == "total" else escape(r["stage"])
         cells = [_td(name)] + [_td(_num(int(r[k])), "num") for k in ("lm_calls", "tokens", "metric_calls")]
         rows.append([*cells, _td(f"{r['seconds']:.2f}", "num")])
-    return _table(["stage", "LM calls", "tokens", "metric calls", "seconds"], rows)
+    note = (
+        "<p class='muted'>The first row is what no stage of a step or epoch boundary accounts for: the LM and "
+        "metric calls of the baseline validation, and in seconds only checkpointing, since the training clock "
+        "starts after the baseline validation.</p>"
+    )
+    return _table(["stage", "LM calls", "tokens", "metric calls", "seconds"], rows) + note
 
 
 def _candidates(run: RunData) -> str:

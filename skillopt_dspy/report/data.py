@@ -250,7 +250,7 @@ def gate_rows(run: RunData) -> list[dict[str, Any]]:
                 "candidate": gate["candidate_score"],
                 "accepted": gate["accepted"],
                 "reason": gate.get("reason", ""),
-                "extra": {k: v for k, v in gate.items() if k not in base},
+                "extra": {k: v for k, v in gate.items() if k not in base and v is not None},
             }
         )
     return rows

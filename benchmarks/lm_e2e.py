@@ -6,9 +6,9 @@ by their final skill and their history with the timing fields removed: the same 
 Two settings that differ only in speculative decoding must agree exactly; a prompt change (the adapter)
 may change answers, so for that the validation scores are what to compare.
 
-Usage (under the LM lock; each run is one training run):
-    python benchmarks/lm_e2e.py --out /tmp/e2e --run before=off@/path/to/old/checkout --run off=off \\
-        --run draft=draft
+Usage (under the LM lock; each run is one training run; --set adds a config override to one run):
+    python benchmarks/lm_e2e.py --out /tmp/e2e --run before@/path/to/old/checkout --run after \\
+        --set "after:model.reflection_lm_kwargs={speculative: draft}"
 """
 
 from __future__ import annotations
@@ -45,12 +45,10 @@ def strip_timing(value: object) -> object:
     return value
 
 
-def train(name: str, speculative: str, src: Path, out: Path, lm: str, extra: list[str]) -> dict:
-    """One training run; its wall time, final skill and timing-free history."""
+def train(name: str, src: Path, out: Path, lm: str, extra: list[str]) -> dict:
+    """One training run; its wall time, peak RSS, final skill and timing-free history."""
     log_dir = out / name
     options = [*OPTIONS, *extra]
-    if src == ROOT and lm.startswith("local/"):  # the old code has no speculative option
-        options.append(f"model.lm_kwargs={{speculative: {speculative}}}")
     cmd = [
         sys.executable,
         "-c",
@@ -89,17 +87,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--lm", default="local/qwen2.5-coder-1.5b", help="target and reflection LM")
-    parser.add_argument(
-        "--run", action="append", required=True, help="NAME=SPECULATIVE[@SRC]: a run, its engine setting, its code"
-    )
-    parser.add_argument("--cfg-options", nargs="*", default=[], help="more overrides for every run")
+    parser.add_argument("--run", action="append", required=True, help="NAME[@SRC]: a run, and the code it runs")
+    parser.add_argument("--set", action="append", default=[], help="NAME:KEY=VALUE: an override for one run")
+    parser.add_argument("--cfg-options", nargs="*", default=[], help="overrides for every run")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
     for spec in args.run:
-        name, rest = spec.split("=", 1)
-        speculative, _, src = rest.partition("@")
-        results[name] = train(name, speculative, Path(src) if src else ROOT, args.out, args.lm, args.cfg_options)
+        name, _, src = spec.partition("@")
+        own = [option.split(":", 1)[1] for option in args.set if option.split(":", 1)[0] == name]
+        results[name] = train(name, Path(src) if src else ROOT, args.out, args.lm, [*args.cfg_options, *own])
         r = results[name]
         print(f"{name}: {r['wall']:.0f} s, peak RSS {r['peak_rss_mb']:.0f} MB, val by step {r['val']}", flush=True)
     first_name, first = next(iter(results.items()))

@@ -123,6 +123,9 @@ class OptimizerConfig(_Section):
     )
     min_learning_rate: int = Field(1, ge=1, description="the edit budget the scheduler decays towards")
     aggregate_fan_in: int = Field(4, ge=2, description="patches merged per aggregation call")
+    contrast_examples: int = Field(
+        0, ge=0, description="solved inputs shown per answer next to each confusion group of failures (0: none)"
+    )
     use_slow_update: bool = Field(True, description="gated slow update at each epoch boundary")
     slow_update_samples: int = Field(8, ge=1, description="training examples the slow update compares")
     use_meta_skill: bool = Field(True, description="optimizer-side memory of which edits worked")

@@ -150,6 +150,7 @@ class SkillOpt(Teleprompter):
         predictors: Sequence[str] | str | None = None,
         max_errors: int | None = None,
         aggregate_fan_in: int = 4,
+        contrast_examples: int = 0,
         use_slow_update: bool = True,
         slow_update_samples: int = 8,
         use_meta_skill: bool = True,
@@ -177,6 +178,7 @@ class SkillOpt(Teleprompter):
             _positive_int(name, value)
         _positive_int("num_threads", num_threads)
         _positive_int("aggregate_fan_in", aggregate_fan_in, minimum=2)
+        _positive_int("contrast_examples", contrast_examples, minimum=0)
         _positive_int("slow_update_samples", slow_update_samples)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {seed!r}")
@@ -220,6 +222,7 @@ class SkillOpt(Teleprompter):
             seed=seed,
             max_errors=max_errors,
             aggregate_fan_in=aggregate_fan_in,
+            contrast_examples=contrast_examples,
             use_slow_update=bool(use_slow_update),
             slow_update_samples=slow_update_samples,
             use_meta_skill=bool(use_meta_skill),

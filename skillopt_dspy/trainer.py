@@ -68,6 +68,7 @@ class TrainSettings:
     seed: int = 0
     max_errors: int = 10
     aggregate_fan_in: int = 4
+    contrast_examples: int = 0
     use_slow_update: bool = True
     slow_update_samples: int = 8
     use_meta_skill: bool = True
@@ -397,6 +398,7 @@ class Trainer:
             rejected=rejected,
             runner=self.runner,
             minibatch_size=self.s.minibatch_size,
+            contrasts=self.s.contrast_examples,
             seed=self.s.seed + step,
             errors=errors,
             **common,

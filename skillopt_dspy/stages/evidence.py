@@ -1,10 +1,12 @@
-"""Evidence for the reflection LM: trajectories grouped by confusion, with contrasts, fitted to its context.
+"""Evidence for the reflection LM: trajectories grouped by confusion, fitted to its context.
 
-A failure is most useful next to what it was confused with. Failures are grouped by their confusion — for
-each output field the program got wrong, what was expected and what it answered (``queue: billing →
-general``) — and each group is shown with inputs the program solved correctly, of the expected answer and
-of the answer it gave instead: the rule to write is the one that tells them apart. Free-text fields that
-never repeat (an invoice number) give no groups; their failures are shown one by one, expected next to got.
+A failure is most useful next to the others of its kind. Failures are grouped by their confusion — for each
+output field the program got wrong, what was expected and what it answered (``queue: billing → general``) —
+and each group opens with what the metric's feedback says about its failures (sentences counted across the
+group). A group can also be shown next to inputs the program solved correctly, of the expected answer and of
+the answer it gave instead (``contrasts``; off by default: the 1.5B reflection model copied their text into
+its rules). Free-text fields that never repeat (an invoice number) give no groups; their failures are shown
+one by one, expected next to got.
 
 Every field is shown whole while the prompt fits the reflection LM's context window; when it does not, long
 inputs are cut in the middle first, then the other fields, never below a floor, and the feedback last, so
@@ -35,7 +37,6 @@ from skillopt_dspy.stages.rollout import Trajectory, prediction_fields
 CHARS_PER_TOKEN = 3.5  # a conservative average for English and code under BPE tokenizers
 DEFAULT_CONTEXT_TOKENS = 32_768  # when the LM does not say (hosted models have at least this)
 CATEGORICAL_MAX_CHARS = 40  # a value this short, on one line, can be a label worth grouping on
-CONTRASTS_PER_ANSWER = 2
 _FLOOR = 120  # no field is cut below this many characters
 
 
@@ -172,15 +173,15 @@ def render_trajectory(t: Trajectory, title: str, *, input_limit: int, other_limi
     return "\n".join(lines)
 
 
-def _contrasts(key: tuple, successes: Sequence[Trajectory], input_limit: int) -> list[str]:
-    """Solved inputs whose answer is the expected one or the one the program gave instead."""
-    if len(key) != 1 or len(key[0]) != 3:
+def _contrasts(key: tuple, successes: Sequence[Trajectory], input_limit: int, per_answer: int) -> list[str]:
+    """Up to ``per_answer`` solved inputs whose answer is the expected one, and as many of the one given."""
+    if per_answer <= 0 or len(key) != 1 or len(key[0]) != 3:
         return []
     name, expected, got = key[0]
     lines = []
     for answer, why in ((got, "really are"), (expected, "also are")):
         hits = [s for s in successes if _norm(s.example.labels().toDict().get(name, "")) == _norm(answer)]
-        for s in hits[:CONTRASTS_PER_ANSWER]:
+        for s in hits[:per_answer]:
             lines.append(f'- ({why} "{answer}", answered correctly) {example_line(s.example, input_limit)}')
     return lines
 
@@ -216,7 +217,9 @@ def feedback_summary(members: Sequence[Trajectory], limit: int = 6) -> str:
     return "\n".join(f"- ({counts[k]} of {len(members)}) {clip_middle(shown[k], 300)}" for k in ranked)
 
 
-def _render_failures(batch: Sequence[Trajectory], successes: Sequence[Trajectory], limits: tuple[int, int]) -> str:
+def _render_failures(
+    batch: Sequence[Trajectory], successes: Sequence[Trajectory], limits: tuple[int, int], contrasts: int
+) -> str:
     groups: dict[tuple, list[Trajectory]] = defaultdict(list)
     for t in batch:
         groups[confusion(t)].append(t)
@@ -230,7 +233,7 @@ def _render_failures(batch: Sequence[Trajectory], successes: Sequence[Trajectory
         for t in members:
             n += 1
             parts.append(render_trajectory(t, f"### Failed example {n}", input_limit=limits[0], other_limit=limits[1]))
-        contrast = _contrasts(key, successes, limits[0])
+        contrast = _contrasts(key, successes, limits[0], contrasts)
         if contrast:
             parts.append("Inputs the program got right, for contrast:\n" + "\n".join(contrast))
         sections.append("\n\n".join(parts))
@@ -257,9 +260,12 @@ def _fit(render: Any, budget_chars: int) -> str:
     return text
 
 
-def failure_evidence(batch: Sequence[Trajectory], successes: Sequence[Trajectory], budget_chars: int) -> str:
-    """The failure analyst's evidence: confusion sections with contrasts, fitted to ``budget_chars``."""
-    return _fit(lambda limits: _render_failures(batch, successes, limits), budget_chars)
+def failure_evidence(
+    batch: Sequence[Trajectory], successes: Sequence[Trajectory], budget_chars: int, *, contrasts: int = 0
+) -> str:
+    """The failure analyst's evidence: confusion sections (with ``contrasts`` solved inputs per answer),
+    fitted to ``budget_chars``."""
+    return _fit(lambda limits: _render_failures(batch, successes, limits, contrasts), budget_chars)
 
 
 def success_evidence(batch: Sequence[Trajectory], budget_chars: int) -> str:

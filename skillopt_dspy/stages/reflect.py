@@ -79,6 +79,7 @@ def reflect(
     lm: dspy.BaseLM,
     runner: Runner,
     minibatch_size: int,
+    contrasts: int = 0,
     seed: int = 0,
     errors: list[str] | None = None,
 ) -> list[Patch]:
@@ -107,7 +108,11 @@ def reflect(
     def one(item: tuple[str, list[Trajectory]]) -> Patch | None:
         source, batch = item
         failed = source == "failure"
-        evidence = failure_evidence(batch, successes, budget) if failed else success_evidence(batch, budget)
+        evidence = (
+            failure_evidence(batch, successes, budget, contrasts=contrasts)
+            if failed
+            else success_evidence(batch, budget)
+        )
         try:
             out = dspy.Predict(signatures[source])(evidence=evidence, **common)
         except FATAL_ERRORS:

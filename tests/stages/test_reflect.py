@@ -39,7 +39,8 @@ def test_failures_grouped_by_confusion_then_every_success_in_minibatches():
 def test_failure_evidence_names_the_confusion_and_shows_contrasting_solved_inputs():
     failures = [traj("ant", "alpha", "gamma", "expected alpha"), traj("axe", "alpha", "gamma")]
     solved = [traj("sun", "gamma", "gamma"), traj("bee", "alpha", "alpha"), traj("ink", "beta", "beta")]
-    text = failure_evidence(failures, solved, budget_chars=10_000)
+    text = failure_evidence(failures, solved, budget_chars=10_000, contrasts=2)
+    assert "for contrast" not in failure_evidence(failures, solved, budget_chars=10_000)  # off by default
     assert '`group` should be "alpha" but the program answered "gamma" (2 examples)' in text
     assert "### Failed example 1\nInput:\n  word: ant" in text and "Feedback: expected alpha" in text
     assert "Program output:\n  group: gamma" in text and "Expected:\n  group: alpha" in text
@@ -209,3 +210,19 @@ def test_an_empty_skill_only_takes_additions():
                 minibatch_size=4,
             )
         assert usage.faults == faults
+
+
+def test_contrast_examples_reach_the_failure_analyst_only_when_asked(tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match="contrast_examples"):
+        SkillOpt(metric=group_metric, contrast_examples=-1)
+    for n, shown in ((0, False), (1, True)):
+        reflection = fake_lm(rule_reflector(), name="fake/reflect")
+        opt = SkillOpt(
+            metric=group_metric, reflection_lm=reflection, batch_size=6, epochs=1, progress=False, contrast_examples=n
+        )
+        with dspy.context(lm=fake_lm(two_step_target, name="fake/target")):  # answers alpha without a rule
+            opt.compile(TwoStep(), trainset=ex("apple axe sun ink".split()), valset=ex("ant rock".split()))
+        evidence = [c.inputs.get("evidence", "") for c in engine_of(reflection).calls]
+        assert any("for contrast" in e for e in evidence) is shown

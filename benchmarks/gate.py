@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import time
 from pathlib import Path
@@ -131,7 +132,7 @@ def table(results: dict, overlap: float, reps: int, chunk: int) -> str:
     return "\n".join(lines)
 
 
-def real_run(config_path: str, overrides: list[str], out: str | None) -> None:
+def real_run(config_path: str, overrides: list[str], out: str | None, log_dir: str | None = None) -> None:
     """Train ``config_path`` with racing on, then off (same seed, one LM load); print calls and best skills."""
     import dspy
 
@@ -140,16 +141,19 @@ def real_run(config_path: str, overrides: list[str], out: str | None) -> None:
     from skillopt_dspy.skill import skill_hash
     from skillopt_dspy.workspace import build
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # one line per step
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
     config = load_config(config_path, overrides=["run.progress=false", *overrides])
     ws = build(config)
     rows = {}
     for racing in (True, False):
         kwargs = {**ws.skillopt_kwargs(), "racing": racing}
+        if log_dir:  # the runs' history, evals and skills, readable while they run
+            kwargs["log_dir"] = Path(log_dir) / ("racing-on" if racing else "racing-off")
         started = time.perf_counter()
         with dspy.context(lm=ws.lm, adapter=ws.adapter):
             compiled = SkillOpt(ws.metric, reflection_lm=ws.reflection_lm, **kwargs).compile(
-                ws.program, trainset=ws.splits["train"], valset=ws.splits["valid"]
+                ws.program, trainset=ws.splits["train"], valset=ws.splits["valid"], restart=True
             )
         res = compiled.detailed_results
         gates = [s.gate for s in res.history if s.gate] + [
@@ -192,9 +196,10 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write every number as JSON here")
     parser.add_argument("--real", default=None, metavar="CONFIG", help="a real run on CONFIG's LM instead")
     parser.add_argument("--cfg-options", nargs="*", default=[], help="overrides for --real (section.key=value)")
+    parser.add_argument("--log-dir", default=None, help="--real: keep each run's directory under this one")
     args = parser.parse_args()
     if args.real:
-        real_run(args.real, args.cfg_options, args.out)
+        real_run(args.real, args.cfg_options, args.out, args.log_dir)
         return
     started = time.perf_counter()
     everything = {}

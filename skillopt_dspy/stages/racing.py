@@ -1,8 +1,9 @@
 """Racing: score a candidate on the valset chunk by chunk and stop once it can no longer win.
 
 The incumbent's scores on every validation example are known (it was scored in full when it was
-accepted). A candidate is scored in a fixed, seeded order of the valset, ``chunk_size`` examples at a
-time (as many as run in parallel). After each chunk :func:`~skillopt_dspy.stages.gate.cannot_win` asks
+accepted). A candidate is scored ``chunk_size`` examples at a time (as many as run in parallel), in a
+fixed, seeded order of the valset with the incumbent's weakest examples first (see
+:meth:`RacingGate.candidate_order`). After each chunk :func:`~skillopt_dspy.stages.gate.cannot_win` asks
 whether the candidate would still lose if it got the best possible score on every example left; if so
 it is rejected there. The bound is exact, so racing never changes a decision, under either test; it
 only saves the calls a loser would have spent. A candidate that passes the gate is always scored in

@@ -1,6 +1,6 @@
 """The epoch/step loop. It owns the :class:`RunState` and calls the stages in order.
 
-One step: rollout (train batch) → reflect → aggregate → select → update → gate (validation). After each
+One step (:mod:`skillopt_dspy.stages.step`): rollout → reflect → aggregate → select → update → gate. After each
 finished step the state is saved (when ``log_dir`` is set) and ``on_step_end`` fires; at each epoch
 boundary the epoch stage runs (slow update, meta-skill) and ``on_epoch_end`` fires.
 """
@@ -21,25 +21,20 @@ from typing import Any, TypeVar
 import dspy
 from tqdm.auto import tqdm
 
-from skillopt_dspy.budget import Budget, StageMeter, Usage
+from skillopt_dspy.budget import Budget, Usage
 from skillopt_dspy.candidates import add_candidate, gepa_fields, settle
-from skillopt_dspy.edits import RejectedEdit
 from skillopt_dspy.events import Emitter, SkillOptCallback
 from skillopt_dspy.fingerprint import run_fingerprint
 from skillopt_dspy.journal import CallJournal, journaled
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.results import EpochRecord, SkillOptResult, StepRecord
-from skillopt_dspy.schedule import edit_budget
 from skillopt_dspy.scoring import Metric, gate_value
 from skillopt_dspy.skill import apply_skill, skill_hash
 from skillopt_dspy.stages import epoch as epoch_stage
-from skillopt_dspy.stages.aggregate import aggregate
+from skillopt_dspy.stages import step as step_stage
 from skillopt_dspy.stages.gate import GateRule, ValidationCache
 from skillopt_dspy.stages.racing import RacingGate, ValidationRollout, validation_order
-from skillopt_dspy.stages.reflect import reflect
 from skillopt_dspy.stages.rollout import ErrorLimit, TooManyErrorsError, rollout
-from skillopt_dspy.stages.select import select
-from skillopt_dspy.stages.update import update
 from skillopt_dspy.state import RunDir, RunDirWriteError, RunState, check_compatible
 from skillopt_dspy.task import describe_task
 
@@ -369,108 +364,7 @@ class Trainer:
         vars(state).update(vars(work))
 
     def _step(self, state: RunState, step: int) -> StepRecord:
-        started = time.perf_counter()
-        epoch = step // self.steps_per_epoch
-        budget = edit_budget(
-            step,
-            self.total_steps,
-            learning_rate=self.s.learning_rate,
-            min_learning_rate=self.s.min_learning_rate,
-            scheduler=self.s.lr_scheduler,
-        )
-        batch_ids = self._batch(step)
-        meter = StageMeter(self.usage)
-        trajectories = self.rollout(state.skill, [self.trainset[i] for i in batch_ids])
-        meter.lap("rollout")
-        train_score = gate_value([t.score for t in trajectories], self.s.gate, self.s.mixed_weight)
-        errors: list[str] = []
-        memory = state.meta_skill if self.s.use_meta_skill else ""
-        common = {
-            "skill": state.skill,
-            "task": self.task,
-            "edit_budget": budget,
-            "memory": memory,
-            "lm": self.reflection_lm,
-        }
-        rejected = [r for r in state.rejected if r.epoch == epoch]  # the buffer is reset each epoch
-        patches = reflect(
-            trajectories,
-            rejected=rejected,
-            runner=self.runner,
-            minibatch_size=self.s.minibatch_size,
-            contrasts=self.s.contrast_examples,
-            seed=self.s.seed + step,
-            errors=errors,
-            **common,
-        )
-        meter.lap("reflect")
-        merged = aggregate(patches, runner=self.runner, fan_in=self.s.aggregate_fan_in, errors=errors, **common)
-        meter.lap("aggregate")
-        selection = select(merged.edits, edit_budget=budget, rejected=[r.edit for r in rejected], skill=state.skill)
-        candidate = update(state.skill, selection.selected)
-        meter.lap("select + update")
-        decision, index = None, None
-        if candidate.applied:
-            if self.run_dir is not None:
-                self.run_dir.save_skill(step + 1, candidate.text)
-            index = add_candidate(
-                state.candidates, candidate.text, source="step", epoch=epoch, step=step, parent_skill=state.skill
-            )
-            decision = self.val_gate(state.skill, candidate.text)
-            meter.lap("gate")
-            settle(state.candidates, index, accepted=decision.accepted, metric_calls=self.usage.metric_calls)
-            if decision.accepted:
-                state.skill, state.val_score = candidate.text, decision.candidate_score
-            else:
-                # Both scores on the examples the candidate was scored on (racing may have stopped it early).
-                old = decision.incumbent_score
-                if decision.stopped_early and decision.candidate_score is not None and decision.delta is not None:
-                    old = decision.candidate_score - decision.delta
-                state.rejected.extend(
-                    RejectedEdit(
-                        edit=e,
-                        step=step,
-                        epoch=epoch,
-                        incumbent_score=old,
-                        candidate_score=decision.candidate_score,
-                    )
-                    for e in candidate.applied
-                )
-        record = StepRecord(
-            epoch=epoch,
-            step=step,
-            edit_budget=budget,
-            batch=tuple(batch_ids),
-            train_score=train_score,
-            proposed=tuple(e.model_dump() for p in patches for e in p.edits),
-            aggregated=tuple(e.model_dump() for e in merged.edits),
-            selected=tuple(e.model_dump() for e in selection.selected),
-            dropped=tuple({"edit": e.model_dump(), "reason": why} for e, why in selection.dropped),
-            apply_reports=tuple(r.to_dict() for r in candidate.reports),
-            gate=decision.to_dict() if decision else None,
-            accepted=bool(decision and decision.accepted),
-            skill_hash=skill_hash(state.skill),
-            val_score=state.val_score,
-            errors=tuple(errors),
-            usage=self.usage.snapshot(),
-            seconds=time.perf_counter() - started,
-            stages=meter.totals,
-            candidate=index,
-        )
-        gate_text = decision.reason if decision else "no candidate (no edit could be applied)"
-        logger.info(
-            "step %d/%d (epoch %d): train %.3f | proposed %d, selected %d, applied %d | %s | %s",
-            step + 1,
-            self.total_steps,
-            epoch + 1,
-            train_score,
-            len(record.proposed),
-            len(record.selected),
-            len(candidate.applied),
-            "ACCEPTED" if record.accepted else "rejected" if decision else "skipped",
-            gate_text,
-        )
-        return record
+        return step_stage.run_step(self, state, step)
 
     def _result(self, state: RunState, history: list) -> SkillOptResult:
         snap = self.usage.snapshot()

@@ -1,0 +1,137 @@
+"""One step: rollout (a train batch) → reflect → aggregate → select → update → gate (validation).
+
+:func:`run_step` runs the stages in order on the trainer's working copy of the run state and returns the
+step's record: every edit proposed, aggregated, selected or dropped (with why), applied or skipped, the gate's
+decision, and the cost per stage. A rejected candidate's applied edits join the rejected-edit buffer with the
+validation scores before and after (a hint to this epoch's later reflection calls).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from skillopt_dspy.budget import StageMeter
+from skillopt_dspy.candidates import add_candidate, settle
+from skillopt_dspy.edits import RejectedEdit
+from skillopt_dspy.results import StepRecord
+from skillopt_dspy.schedule import edit_budget
+from skillopt_dspy.scoring import gate_value
+from skillopt_dspy.skill import skill_hash
+from skillopt_dspy.stages.aggregate import aggregate
+from skillopt_dspy.stages.reflect import reflect
+from skillopt_dspy.stages.select import select
+from skillopt_dspy.stages.update import update
+
+if TYPE_CHECKING:
+    from skillopt_dspy.state import RunState
+    from skillopt_dspy.trainer import Trainer
+
+logger = logging.getLogger(__name__)
+
+
+def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
+    """Run step ``step`` on ``state`` (the trainer's working copy, committed by the caller); its record."""
+    started = time.perf_counter()
+    epoch = step // trainer.steps_per_epoch
+    budget = edit_budget(
+        step,
+        trainer.total_steps,
+        learning_rate=trainer.s.learning_rate,
+        min_learning_rate=trainer.s.min_learning_rate,
+        scheduler=trainer.s.lr_scheduler,
+    )
+    batch_ids = trainer._batch(step)
+    meter = StageMeter(trainer.usage)
+    trajectories = trainer.rollout(state.skill, [trainer.trainset[i] for i in batch_ids])
+    meter.lap("rollout")
+    train_score = gate_value([t.score for t in trajectories], trainer.s.gate, trainer.s.mixed_weight)
+    errors: list[str] = []
+    memory = state.meta_skill if trainer.s.use_meta_skill else ""
+    common = {
+        "skill": state.skill,
+        "task": trainer.task,
+        "edit_budget": budget,
+        "memory": memory,
+        "lm": trainer.reflection_lm,
+    }
+    rejected = [r for r in state.rejected if r.epoch == epoch]  # the buffer is reset each epoch
+    patches = reflect(
+        trajectories,
+        rejected=rejected,
+        runner=trainer.runner,
+        minibatch_size=trainer.s.minibatch_size,
+        contrasts=trainer.s.contrast_examples,
+        seed=trainer.s.seed + step,
+        errors=errors,
+        **common,
+    )
+    meter.lap("reflect")
+    merged = aggregate(patches, runner=trainer.runner, fan_in=trainer.s.aggregate_fan_in, errors=errors, **common)
+    meter.lap("aggregate")
+    selection = select(merged.edits, edit_budget=budget, rejected=[r.edit for r in rejected], skill=state.skill)
+    candidate = update(state.skill, selection.selected)
+    meter.lap("select + update")
+    decision, index = None, None
+    if candidate.applied:
+        if trainer.run_dir is not None:
+            trainer.run_dir.save_skill(step + 1, candidate.text)
+        index = add_candidate(
+            state.candidates, candidate.text, source="step", epoch=epoch, step=step, parent_skill=state.skill
+        )
+        decision = trainer.val_gate(state.skill, candidate.text)
+        meter.lap("gate")
+        settle(state.candidates, index, accepted=decision.accepted, metric_calls=trainer.usage.metric_calls)
+        if decision.accepted:
+            state.skill, state.val_score = candidate.text, decision.candidate_score
+        else:
+            # Both scores on the examples the candidate was scored on (racing may have stopped it early).
+            old = decision.incumbent_score
+            if decision.stopped_early and decision.candidate_score is not None and decision.delta is not None:
+                old = decision.candidate_score - decision.delta
+            state.rejected.extend(
+                RejectedEdit(
+                    edit=e,
+                    step=step,
+                    epoch=epoch,
+                    incumbent_score=old,
+                    candidate_score=decision.candidate_score,
+                )
+                for e in candidate.applied
+            )
+    record = StepRecord(
+        epoch=epoch,
+        step=step,
+        edit_budget=budget,
+        batch=tuple(batch_ids),
+        train_score=train_score,
+        proposed=tuple(e.model_dump() for p in patches for e in p.edits),
+        aggregated=tuple(e.model_dump() for e in merged.edits),
+        selected=tuple(e.model_dump() for e in selection.selected),
+        dropped=tuple({"edit": e.model_dump(), "reason": why} for e, why in selection.dropped),
+        apply_reports=tuple(r.to_dict() for r in candidate.reports),
+        gate=decision.to_dict() if decision else None,
+        accepted=bool(decision and decision.accepted),
+        skill_hash=skill_hash(state.skill),
+        val_score=state.val_score,
+        errors=tuple(errors),
+        usage=trainer.usage.snapshot(),
+        seconds=time.perf_counter() - started,
+        stages=meter.totals,
+        candidate=index,
+    )
+    gate_text = decision.reason if decision else "no candidate (no edit could be applied)"
+    logger.info(
+        "step %d/%d (epoch %d): train %.3f | proposed %d, selected %d, applied %d | %s | %s",
+        step + 1,
+        trainer.total_steps,
+        epoch + 1,
+        train_score,
+        len(record.proposed),
+        len(record.selected),
+        len(candidate.applied),
+        "ACCEPTED" if record.accepted else "rejected" if decision else "skipped",
+        gate_text,
+    )
+    return record

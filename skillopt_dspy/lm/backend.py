@@ -111,8 +111,9 @@ class Speculative:
     ``kind="draft"``: a small model with the same tokenizer (``draft_path``) guesses up to ``n_max`` tokens;
     ``kind="ngram"``: the guesses are the tokens that followed the last ``ngram`` tokens where they occurred
     before in the prompt or output (free to make; right when the answer copies the prompt, as an edit's
-    ``target`` copies a skill line). Under greedy decoding the text is the target's own, token for token:
-    a guess is kept only where the target would have picked that token.
+    ``target`` copies a skill line). A guess is kept only where the target picks that token, but the target
+    scores guesses in a batch, whose logits are not bit-identical to one token at a time: on CPU the greedy
+    text can differ at near-ties (measured: it did on the 1.5B model's reflection answers).
 
     Example:
         >>> Speculative("ngram", n_max=8).describe()

@@ -124,7 +124,8 @@ class LocalEngine:
             model asked for "at most 4 edits" may write 20, each costing generation time; but a bound
             also cuts a program's legitimate long lists, so set it on an LM used for reflection only.
         cache_prompt: reuse the KV cache of the previous call's common prefix (off only to measure).
-        speculative: speculative decoding, which leaves greedy output unchanged token for token:
+        speculative: speculative decoding (measured on this llama.cpp build: it changes greedy output, since a
+            verified batch's logits are not bit-identical to one token at a time):
             ``"off"``, ``"ngram"`` (guesses copied from the prompt: free, right when the answer copies it),
             ``"draft"`` (a small model of the same family guesses, ``draft_model``), or ``"auto"``: the
             registry's measured choice for ``model`` (``"off"`` for a GGUF path).

@@ -65,6 +65,7 @@ def main() -> None:
         epochs=1,
         use_slow_update=False,
         use_meta_skill=False,
+        gate_test="strict",  # call counts per step as the kill test plans them
         num_threads=1,
         log_dir=log_dir,
     )

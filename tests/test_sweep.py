@@ -253,7 +253,7 @@ def write_cli_config(tmp_path: Path) -> Path:
         f"""
 model: {{lm: tests.sweep_run:target, reflection_lm: tests.sweep_run:reflector, lm_kwargs: {{latency: 0.03}}}}
 data: {{split_dir: {split_dir}}}
-optimizer: {{use_slow_update: false, use_meta_skill: false}}
+optimizer: {{use_slow_update: false, use_meta_skill: false, gate_test: strict}}
 train: {{batch_size: 6, epochs: 1, num_threads: 2}}
 run: {{progress: false}}
 sweep:

@@ -8,7 +8,7 @@ each one actually made are counted by wrapping the metric, and reported. Each re
 test split the same way.
 
 The ``reference`` row is the ceiling: the same program with a hand-written skill of the task's rule book
-(``benchmarks/reference_skills/<task>.md``), so the table shows how much of the reachable gain each
+(``data/<task>/reference_skill.md``), so the table shows how much of the reachable gain each
 optimizer found. Every gain over ``none`` comes with a paired test on the same test examples: the exact
 one-sided sign (McNemar) test on per-example pass/fail and a 95 % paired bootstrap interval of the accuracy
 difference.
@@ -53,7 +53,6 @@ from skillopt_dspy.skill import apply_skill  # noqa: E402
 from skillopt_dspy.workspace import build  # noqa: E402
 
 OPTIMIZERS = ("none", "reference", "skillopt", "gepa", "miprov2", "simba")
-REFERENCE_SKILLS = ROOT / "benchmarks" / "reference_skills"
 BOOTSTRAP_DRAWS = 10_000
 
 
@@ -127,7 +126,7 @@ def simba_plan(budget: int, n_train: int) -> dict[str, int]:
 
 def reference_path(ws: Any, given: str | None = None) -> Path:
     """``--reference-skill``, else the bundled task's hand-written skill of its rule book (the ceiling row)."""
-    return Path(given) if given else REFERENCE_SKILLS / f"{ws.config.task.name or ''}.md"
+    return Path(given) if given else ROOT / "data" / (ws.config.task.name or "-") / "reference_skill.md"
 
 
 def reference_skill(ws: Any) -> str:

@@ -36,7 +36,11 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import lm_speed  # noqa: E402
 from skillopt_dspy.data import load_split_dir  # noqa: E402
 from skillopt_dspy.lm import LocalEngine, local_lm  # noqa: E402
+from skillopt_dspy.scoring import normalize_score  # noqa: E402
 from skillopt_dspy.skill import apply_skill  # noqa: E402
+from skillopt_dspy.stages.evidence import failure_evidence  # noqa: E402
+from skillopt_dspy.stages.rollout import Trajectory  # noqa: E402
+from skillopt_dspy.task import describe_task  # noqa: E402
 
 logger = logging.getLogger("benchmarks.local_lm")
 
@@ -159,19 +163,16 @@ def reflection_signatures() -> list[tuple[type[dspy.Signature], str]]:
 
 def reflection_inputs(signature: type[dspy.Signature], n: int) -> list[dict[str, Any]]:
     """``n`` reflection prompts, each with two routing failures taken from the training split."""
-    _, metric, examples, _ = task("ticket_routing", "train", 2 * n)
+    program, metric, examples, _ = task("ticket_routing", "train", 2 * n)
     skill = "## Routing rules\n- Route by topic: charges -> billing, parcels -> shipping, bugs -> technical."
     rows = []
     for i in range(n):
-        blocks = []
-        for j, ex in enumerate(examples[2 * i : 2 * i + 2], 1):
+        failures = []
+        for ex in examples[2 * i : 2 * i + 2]:
             wrong = "general" if ex.queue != "general" else "billing"
-            feedback = getattr(metric(ex, dspy.Prediction(queue=wrong)), "feedback", "")
-            blocks.append(
-                f"### Example {j} — FAILED (score 0.00)\nInputs:\n  ticket: {ex.ticket}\n"
-                f"Model output:\n  queue: {wrong}\nExpected:\n  queue: {ex.queue}\nFeedback: {feedback}"
-            )
-        texts = {"skill": skill, "failures": "\n\n".join(blocks), "trajectories": "\n\n".join(blocks)}
+            score = normalize_score(metric(ex, dspy.Prediction(queue=wrong)))
+            failures.append(Trajectory(ex, dspy.Prediction(queue=wrong), score))
+        texts = {"skill": skill, "task": describe_task(program), "evidence": failure_evidence(failures, [], 20_000)}
         rows.append(
             {
                 name: 2 if field.annotation is int else texts.get(name, "(none)")

@@ -32,6 +32,7 @@ from typing import Any
 
 import dspy
 
+from skillopt_dspy.edits import squash
 from skillopt_dspy.stages.rollout import Trajectory, prediction_fields
 
 CHARS_PER_TOKEN = 3.5  # a conservative average for English and code under BPE tokenizers
@@ -67,7 +68,7 @@ def evidence_budget(lm: Any, fixed_text: str, *, prompt_overhead_tokens: int = 6
 
 
 def _norm(value: Any) -> str:
-    return " ".join(str(value).split()).strip().strip("'\"`.").lower()
+    return squash(str(value)).strip("'\"`.")
 
 
 def label_diffs(t: Trajectory) -> list[tuple[str, str, str]]:

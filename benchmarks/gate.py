@@ -15,7 +15,8 @@ library's own gate (:class:`skillopt_dspy.stages.racing.RacingGate` over a
 - decisions that differ between racing on and off (must be 0: racing only stops a candidate that cannot
   win).
 
-Run: ``python benchmarks/gate.py [--reps 2000] [--chunk 8] [--overlap 0.0 0.5] [--out benchmarks/results/gate.json]``
+Run: ``python benchmarks/gate.py [--reps 2000] [--chunk 8] [--overlap 0.0 0.5] [--deltas ...] [--out F.json]``
+(a delta that an overlap cannot reach is skipped: at overlap 0.9 a candidate is within 0.04 of 0.60)
 
 ``--real CONFIG [--cfg-options k=v ...]`` instead trains the config twice in one process on its LM (the
 embedded one for the bundled configs: run it under ``flock /tmp/skillopt-lm.lock``), racing on then off,
@@ -48,10 +49,20 @@ GATES = {
 PASS, FAIL = Score(1.0, 1.0), Score(0.0, 0.0)
 
 
+def own_rate(delta: float, overlap: float) -> float:
+    """The candidate's pass rate off the shared share, so that its accuracy is BASE + delta."""
+    return (BASE + delta - overlap * BASE) / (1.0 - overlap)
+
+
+def feasible(delta: float, overlap: float) -> bool:
+    """Whether a candidate agreeing on a share ``overlap`` can be ``delta`` away (overlap 0.9: |delta| <= 0.04)."""
+    return 0.0 <= own_rate(delta, overlap) <= 1.0
+
+
 def draw(rng: random.Random, n: int, delta: float, overlap: float) -> tuple[list[Score], list[Score]]:
     """Incumbent and candidate outcomes on ``n`` examples (see the module docstring)."""
-    own = (BASE + delta - overlap * BASE) / (1.0 - overlap)  # keeps the candidate's accuracy at BASE + delta
-    if not 0.0 <= own <= 1.0:
+    own = own_rate(delta, overlap)
+    if not feasible(delta, overlap):
         raise ValueError(f"overlap {overlap} cannot give a candidate accuracy of {BASE + delta:.2f}")
     incumbent = [rng.random() < BASE for _ in range(n)]
     candidate = [x if rng.random() < overlap else rng.random() < own for x in incumbent]
@@ -193,6 +204,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=8, help="racing chunk (num_threads); default 8")
     parser.add_argument("--overlap", type=float, nargs="+", default=[0.0, 0.5])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--deltas", type=float, nargs="+", default=list(DELTAS), help="candidate minus incumbent")
     parser.add_argument("--out", default=None, help="write every number as JSON here")
     parser.add_argument("--real", default=None, metavar="CONFIG", help="a real run on CONFIG's LM instead")
     parser.add_argument("--cfg-options", nargs="*", default=[], help="overrides for --real (section.key=value)")
@@ -204,10 +216,14 @@ def main() -> None:
     started = time.perf_counter()
     everything = {}
     for overlap in args.overlap:
+        skipped = [d for d in args.deltas if not feasible(d, overlap)]
+        if skipped:  # a candidate that agrees on most examples cannot be far from the incumbent
+            print(f"overlap {overlap}: deltas {skipped} cannot be reached, skipped")
         results = {
             (n, d): simulate(n, d, reps=args.reps, chunk=args.chunk, overlap=overlap, seed=args.seed)
             for n in SIZES
-            for d in DELTAS
+            for d in args.deltas
+            if feasible(d, overlap)
         }
         print(table(results, overlap, args.reps, args.chunk), end="\n\n", flush=True)
         everything[str(overlap)] = {f"n={n} delta={d}": row for (n, d), row in results.items()}

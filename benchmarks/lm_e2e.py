@@ -6,6 +6,9 @@ by their final skill and their history with the timing fields removed: the same 
 Two settings that differ only in speculative decoding must agree exactly; a prompt change (the adapter)
 may change answers, so for that the validation scores are what to compare.
 
+``--plain NAME`` runs NAME with DSPy's own JSONAdapter on the embedded LM (the prompts before the prefix
+adapter, everything else the same code): ``--run before --plain before --run after`` isolates the adapter.
+
 Usage (under the LM lock; each run is one training run; --set adds a config override to one run):
     python benchmarks/lm_e2e.py --out /tmp/e2e --run before@/path/to/old/checkout --run after \\
         --set "after:model.reflection_lm_kwargs={speculative: draft}"
@@ -45,14 +48,28 @@ def strip_timing(value: object) -> object:
     return value
 
 
-def train(name: str, src: Path, out: Path, lm: str, extra: list[str]) -> dict:
-    """One training run; its wall time, peak RSS, final skill and timing-free history."""
+# Runs the CLI; with DSPy's own JSONAdapter on the embedded LM instead of PrefixJSONAdapter when asked.
+LAUNCH = (
+    "import sys\n"
+    "if {plain}:\n"
+    "    import skillopt_dspy.lm.adapter as a\n"
+    "    a.is_embedded = lambda lm: False\n"
+    "from skillopt_dspy.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))"
+)
+
+
+def train(name: str, src: Path, out: Path, lm: str, extra: list[str], *, plain: bool = False) -> dict:
+    """One training run; its wall time, peak RSS, final skill and timing-free history.
+
+    ``plain``: the run uses DSPy's ``JSONAdapter`` for every call (the prompts before the prefix adapter).
+    """
     log_dir = out / name
     options = [*OPTIONS, *extra]
     cmd = [
         sys.executable,
         "-c",
-        "import sys; from skillopt_dspy.cli import main; sys.exit(main(sys.argv[1:]))",
+        LAUNCH.format(plain=plain),
         "train",
         "--config",
         str(ROOT / "configs" / "ticket_routing.yaml"),
@@ -90,13 +107,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run", action="append", required=True, help="NAME[@SRC]: a run, and the code it runs")
     parser.add_argument("--set", action="append", default=[], help="NAME:KEY=VALUE: an override for one run")
     parser.add_argument("--cfg-options", nargs="*", default=[], help="overrides for every run")
+    parser.add_argument(
+        "--plain", action="append", default=[], help="NAME: this run uses DSPy's JSONAdapter (before issue 14)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
     for spec in args.run:
         name, _, src = spec.partition("@")
         own = [option.split(":", 1)[1] for option in args.set if option.split(":", 1)[0] == name]
-        results[name] = train(name, Path(src) if src else ROOT, args.out, args.lm, [*args.cfg_options, *own])
+        results[name] = train(
+            name, Path(src) if src else ROOT, args.out, args.lm, [*args.cfg_options, *own], plain=name in args.plain
+        )
         r = results[name]
         print(f"{name}: {r['wall']:.0f} s, peak RSS {r['peak_rss_mb']:.0f} MB, val by step {r['val']}", flush=True)
     first_name, first = next(iter(results.items()))

@@ -20,7 +20,8 @@ Run: ``python benchmarks/gate.py [--reps 2000] [--chunk 8] [--overlap 0.0 0.5] [
 
 ``--real CONFIG [--cfg-options k=v ...]`` instead trains the config twice in one process on its LM (the
 embedded one for the bundled configs: run it under ``flock /tmp/skillopt-lm.lock``), racing on then off,
-same seed, DSPy's caches off, and prints the target calls, metric calls and the best skill of each.
+same seed, DSPy's caches off, and prints the target calls, metric calls and the best skill of each (and,
+unless ``run.eval_test=false``, the test accuracy without a skill and with each run's best skill).
 """
 
 from __future__ import annotations
@@ -186,6 +187,20 @@ def real_run(config_path: str, overrides: list[str], out: str | None, log_dir: s
             "wall_s": round(time.perf_counter() - started, 1),
         }
         print(json.dumps({k: v for k, v in rows[list(rows)[-1]].items() if k != "best_skill"}), flush=True)
+    if config.run.eval_test and "test" in ws.splits:  # the quickstart's test scores, once per distinct skill
+        from skillopt_dspy.cli import _evaluate
+
+        tested: dict[str, float] = {}
+        for row in [{"best_skill": ""}, *rows.values()]:
+            if row["best_skill"] not in tested:
+                tested[row["best_skill"]] = _evaluate(ws, "test", row["best_skill"])["accuracy"]
+        for row in rows.values():
+            row["test_without_skill"], row["test_with_best_skill"] = tested[""], tested[row["best_skill"]]
+        print(
+            f"test accuracy without a skill {tested['']:.3f}; with each run's best skill: "
+            + ", ".join(f"{name} {row['test_with_best_skill']:.3f}" for name, row in rows.items()),
+            flush=True,
+        )
     on, off = rows["racing on"], rows["racing off"]
     print(
         f"target calls {on['target_calls']} vs {off['target_calls']} "

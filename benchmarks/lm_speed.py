@@ -14,6 +14,8 @@ Parts:
 - ``reflection``: reflection calls (``ReflectFailures`` on routing failures), speculative decoding off vs on
   (same adapter): per-call numbers and whether the text is identical (greedy decoding: it must be).
 - ``slots``: ``n_parallel`` 1 vs 2 with two callers at once, short (rollout) and long (reflection) answers.
+- ``memory``: peak resident memory of a process that loads the model and answers one call, with speculative
+  decoding off and with the draft model loaded beside it (each in a fresh subprocess).
 """
 
 from __future__ import annotations
@@ -236,3 +238,29 @@ def bench_slots(model: str, n: int, rounds: int, task_fn: Callable, inputs_fn: C
             f"| {label} | {len(items)} x {rounds} | {seconds[1]:.1f} | {seconds[2]:.1f} | "
             f"{seconds[1] / seconds[2]:.2f}x | {same}/{len(items)} |"
         )
+
+
+# One process: load the model with the given speculative setting, answer one call, print the peak RSS in MB.
+MEMORY_PROBE = """
+import resource, sys
+from skillopt_dspy.lm import local_lm
+lm = local_lm(sys.argv[1], cache=False, speculative=sys.argv[2], max_tokens=64)
+lm(messages=[{"role": "user", "content": "Count from 1 to 20."}])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def bench_memory(model: str) -> None:
+    """Peak RSS of one process per setting: the model alone, and the model with its draft model loaded."""
+    import subprocess
+
+    print(f"\n## Peak resident memory, {model} (one process per row: load, one call)")
+    print("| speculative | peak RSS MB |")
+    print("|---|---|")
+    for setting in ("off", "draft"):
+        out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, model, setting], capture_output=True, text=True)
+        if out.returncode:  # e.g. a model without a draft model: say so, keep the other row
+            reason = (out.stderr.strip().splitlines() or ["failed"])[-1]
+            print(f"| {setting} | not measured: {reason} |", flush=True)
+        else:
+            print(f"| {setting} | {float(out.stdout.strip().splitlines()[-1]):.0f} |", flush=True)

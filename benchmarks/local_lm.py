@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> None:
         "--parts",
         nargs="+",
         default=["prefix", "json", "adapters"],
-        choices=["prefix", "json", "adapters", "rollout", "reflection", "slots"],
-        help="rollout, reflection, slots: the speed parts (benchmarks/lm_speed.py); not run by default",
+        choices=["prefix", "json", "adapters", "rollout", "reflection", "slots", "memory"],
+        help="rollout, reflection, slots, memory: the speed parts (benchmarks/lm_speed.py); not run by default",
     )
     parser.add_argument("--block", type=int, default=5, help="calls per block when configurations alternate")
     parser.add_argument(
@@ -312,6 +312,8 @@ def main(argv: list[str] | None = None) -> None:
         lm_speed.bench_rollout(args.model, args.n, args.block, task)
     if "slots" in args.parts:
         lm_speed.bench_slots(args.model, args.n, 2, task, reflection_inputs, args.json_max_tokens)
+    if "memory" in args.parts:
+        lm_speed.bench_memory(args.model)
 
 
 if __name__ == "__main__":

@@ -178,6 +178,7 @@ class Progress:
 def run_optimizer(
     name: str, ws: Any, budget: int, threads: int, seed: int, metric: CountingMetric
 ) -> tuple[dspy.Module, CountingMetric]:
+    """``name`` compiled on ``ws`` within ``budget`` metric calls."""
     train, val = ws.splits["train"], ws.splits["valid"]
     program = ws.program.deepcopy()
     if name == "none":
@@ -329,10 +330,10 @@ def markdown(rows: list[dict], title: str) -> str:
             error = " ".join(r["error"].split())[:80].replace("|", "/")
             lines.append(f"| {r['optimizer']} | failed: {error} | | | | | | | | {r['wall_time_s']} |")
             continue
-        gain = "" if r.get("gain") is None else f"{r['gain']:+.3f}"
+        gain = "" if r.get("gain") is None else f"{r['gain'] + 0.0:+.3f}"  # + 0.0: no "-0.000"
         test = r.get("paired_vs_none")
         p = f"{test['p_sign']:.3g} ({test['wins']} won, {test['losses']} lost)" if test else ""
-        ci = f"[{test['ci95'][0]:+.3f}, {test['ci95'][1]:+.3f}]" if test else ""
+        ci = f"[{test['ci95'][0] + 0.0:+.3f}, {test['ci95'][1] + 0.0:+.3f}]" if test else ""
         lines.append(
             f"| {r['optimizer']} | {r['test_accuracy']:.3f} | {gain} | {p} | {ci} | {r['test_soft']:.3f} | "
             f"{r['metric_calls']} | {r['lm_calls']} | {r['tokens']} | {r['wall_time_s']} |"
@@ -360,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("dspy", "gepa", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.getLogger("skillopt_dspy.trainer").setLevel(logging.INFO)  # one line per SkillOpt step
+    for steps in ("skillopt_dspy.trainer", "skillopt_dspy.stages.step"):  # one line per SkillOpt step
+        logging.getLogger(steps).setLevel(logging.INFO)
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
     config_path = args.config or str(ROOT / "configs" / f"{args.task}.yaml")
     overrides = list(args.cfg_options)
@@ -392,16 +394,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     title = f"{name}: budget {args.budget} metric calls, LM {ws.config.model.lm}"
     done: list[dict] = []
-    if args.resume and out.with_suffix(".json").exists():
-        old = json.loads(out.with_suffix(".json").read_text())
+    # not with_suffix: an --out like compare-1.5b-routing has a dot that is not an extension
+    json_path, md_path = Path(f"{out}.json"), Path(f"{out}.md")
+    if args.resume and json_path.exists():
+        old = json.loads(json_path.read_text())
         same = all(old.get(k) == meta[k] for k in ("task", "budget", "lm", "reflection_lm", "seed", "splits"))
         if not same:
-            parser.error(f"--resume: {out.with_suffix('.json')} was written with other settings; use another --out")
+            parser.error(f"--resume: {json_path} was written with other settings; use another --out")
         done = [r for r in old.get("results", []) if not r.get("error")]
 
     def write(rows: list[dict]) -> None:
-        out.with_suffix(".json").write_text(json.dumps({**meta, "results": rows}, indent=2) + "\n")
-        out.with_suffix(".md").write_text(markdown(rows, title))
+        json_path.write_text(json.dumps({**meta, "results": rows}, indent=2) + "\n")
+        md_path.write_text(markdown(rows, title))
 
     rows = compare(
         ws,

@@ -336,6 +336,12 @@ class Trainer:
                 state.elapsed_s = time.perf_counter() - t0
                 self._save(state, history)
                 self.events.epoch_end(epoch_record)
+                stalled = self._stalled(history)
+                if stalled:
+                    state.stop_reason, state.finished = stalled, True
+                    logger.info("stopping: %s", stalled)
+                    self._save(state, history)
+                    break
                 continue
             if state.next_step >= self.total_steps:
                 state.stop_reason, state.finished = "completed all epochs", True
@@ -352,6 +358,26 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(val=f"{state.val_score:.3f}")
             self.events.step_end(record)
+
+    @staticmethod
+    def _stalled(history: list) -> str:
+        """Why the run cannot learn more, or "": the epoch just closed scored nothing new.
+
+        Every rollout and every candidate of that epoch came from the evaluation cache (the reflection LM
+        proposed again what had been tried) and the skill did not change, so another epoch would repeat
+        it, spending reflection calls and no metric calls, and a metric-call budget would never end it.
+        """
+        epochs = [r for r in history if isinstance(r, EpochRecord)]
+        if len(epochs) < 2:
+            return ""
+        last, before = epochs[-1], epochs[-2]
+        new_calls = last.usage.get("metric_calls", 0) - before.usage.get("metric_calls", 0)
+        if new_calls or last.skill_hash != before.skill_hash:
+            return ""
+        return (
+            f"stalled: epoch {last.epoch} evaluated nothing new (its rollouts and candidates were all scored "
+            "before) and kept the skill; another epoch would repeat it"
+        )
 
     def _begin(self, unit: str) -> None:
         if self.journal is not None:

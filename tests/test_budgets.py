@@ -63,3 +63,24 @@ def test_a_budget_stopped_run_continues_with_a_larger_budget_and_ends_as_one_lon
     assert history_rows(tmp_path / "run") == history_rows(tmp_path / "one")
     assert first_calls + more_calls == longer_calls, "no LM call made twice"
     assert sum(more.detailed_results.lm_calls.values()) == longer_calls, "usage counts the whole run"
+
+
+def test_a_run_that_only_repeats_itself_stops_instead_of_spinning_under_a_metric_call_budget(tmp_path):
+    # With a log_dir, rollouts and candidates already scored come from the cache. Once the reflection LM
+    # only proposes what was tried, a step costs no metric call, so max_metric_calls alone would never
+    # end a 1000-epoch run (it spun for minutes on reflection calls): an epoch that scored nothing new
+    # and kept the skill ends it, with its reason.
+    # (max_lm_calls only so that a regression fails here instead of hanging)
+    compiled, _ = compile_budgeted(
+        WordGroup(), log_dir=tmp_path / "run", epochs=1000, max_metric_calls=500, max_lm_calls=1500
+    )
+    res = compiled.detailed_results
+    assert res.stop_reason.startswith("stalled: epoch "), res.stop_reason
+    assert res.total_metric_calls < 500
+    epochs = res.epochs
+    assert 2 <= len(epochs) < 20
+    assert epochs[-1].usage["metric_calls"] == epochs[-2].usage["metric_calls"]
+    # the same run without the cache (no log_dir) never stalls: it re-rolls and the budget ends it
+    fresh, _ = compile_budgeted(WordGroup(), epochs=1000, max_metric_calls=200)
+    assert fresh.detailed_results.stop_reason.startswith("budget: max_metric_calls"), fresh.detailed_results.stop_reason
+    assert fresh.skill == compiled.skill

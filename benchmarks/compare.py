@@ -176,9 +176,9 @@ class Progress:
 
 
 def run_optimizer(
-    name: str, ws: Any, budget: int, threads: int, seed: int, metric: CountingMetric
+    name: str, ws: Any, budget: int, threads: int, seed: int, metric: CountingMetric, log_dir: Path | None = None
 ) -> tuple[dspy.Module, CountingMetric]:
-    """``name`` compiled on ``ws`` within ``budget`` metric calls."""
+    """``name`` compiled on ``ws`` within ``budget`` metric calls (SkillOpt's run kept under ``log_dir``)."""
     train, val = ws.splits["train"], ws.splits["valid"]
     program = ws.program.deepcopy()
     if name == "none":
@@ -194,13 +194,15 @@ def run_optimizer(
             num_threads=threads,
             seed=seed,
             progress=False,
+            log_dir=None if log_dir is None else log_dir / "skillopt",
             **{
                 k: v
                 for k, v in ws.config.skillopt_kwargs().items()
-                if k not in ("epochs", "max_metric_calls", "num_threads", "seed", "progress")
+                if k not in ("epochs", "max_metric_calls", "num_threads", "seed", "progress", "log_dir")
             },
         )
-        return opt.compile(program, trainset=train, valset=val), metric
+        # restart: the row counts this run's metric calls, so it never continues an older one
+        return opt.compile(program, trainset=train, valset=val, restart=True), metric
     if name == "gepa":
         opt = dspy.GEPA(
             metric=metric.as_gepa,
@@ -259,6 +261,7 @@ def compare(
     done: list[dict] | None = None,
     on_row: Any = None,
     progress_every: float = 60.0,
+    log_dir: Path | None = None,
 ) -> list[dict]:
     """Run each optimizer in turn, score it on the test split, and call ``on_row(rows)`` after each one."""
     rows = list(done or [])
@@ -280,7 +283,7 @@ def compare(
             Progress(name, metric, counter, budget, progress_every),
         ):
             try:
-                program, metric = run_optimizer(name, ws, budget, threads, seed, metric)
+                program, metric = run_optimizer(name, ws, budget, threads, seed, metric, log_dir)
             except Exception as exc:
                 logging.getLogger(__name__).exception("%s failed", name)
                 program, error = None, f"{type(exc).__name__}: {exc}"
@@ -355,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cfg-options", nargs="*", default=[])
     parser.add_argument("--out", help="output path without extension (default benchmarks/results/compare-<task>)")
+    parser.add_argument("--log-dir", type=Path, help="keep SkillOpt's run (history, skills, evals) under DIR/skillopt")
     parser.add_argument("--resume", action="store_true", help="keep the rows already in --out; run the others")
     parser.add_argument("--progress-every", type=float, default=60.0, help="seconds between progress lines")
     args = parser.parse_args(argv)
@@ -416,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         done=done,
         on_row=write,
         progress_every=args.progress_every,
+        log_dir=args.log_dir,
     )
     write(rows)
     print(markdown(rows, title))

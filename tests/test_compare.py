@@ -74,3 +74,20 @@ def test_the_ceiling_row_paired_tests_and_resume(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "[none] already in the results, skipped (--resume)" in printed
     assert "[reference] already in the results, skipped (--resume)" in printed
+
+
+def test_skillopts_run_is_kept_under_log_dir_for_audit(tmp_path):
+    split_dir = write_split_dir(tmp_path / "data")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "model: {lm: 'tests.cli_fakes:target', reflection_lm: 'tests.cli_fakes:reflector'}\n"
+        f"data: {{split_dir: '{split_dir}'}}\noptimizer: {{use_slow_update: false}}\n"
+    )
+    out, runs = tmp_path / "result", tmp_path / "runs"
+    args = ["--config", str(config), "--budget", "120", "--out", str(out), "--log-dir", str(runs)]
+    for _ in range(2):  # the second time starts over (restart), so the row again counts only its own calls
+        assert compare.main([*args, "--optimizers", "none,skillopt"]) == 0
+        row = next(r for r in json.loads(Path(f"{out}.json").read_text())["results"] if r["optimizer"] == "skillopt")
+        steps = [json.loads(line) for line in (runs / "skillopt" / "history.jsonl").read_text().splitlines()]
+        assert steps and steps[-1]["usage"]["metric_calls"] == row["metric_calls"] <= 120
+        assert (runs / "skillopt" / "best_skill.md").read_text().strip() in row["instructions"]["solve"]

@@ -334,13 +334,13 @@ class Trainer:
                 epoch_record = self._measured("epoch", epoch_stage.end_epoch, self, work, epoch, steps)
                 self._commit(state, work, history, epoch_record)
                 state.elapsed_s = time.perf_counter() - t0
-                self._save(state, history)
-                self.events.epoch_end(epoch_record)
                 stalled = self._stalled(history)
                 if stalled:
                     state.stop_reason, state.finished = stalled, True
                     logger.info("stopping: %s", stalled)
-                    self._save(state, history)
+                self._save(state, history)
+                self.events.epoch_end(epoch_record)
+                if stalled:
                     break
                 continue
             if state.next_step >= self.total_steps:

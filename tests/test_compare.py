@@ -12,14 +12,19 @@ import compare  # noqa: E402
 from tests.test_cli import write_split_dir  # noqa: E402
 
 
-def test_compare_runs_every_optimizer_at_the_same_budget(tmp_path):
+def fake_config(tmp_path, extra: str = "") -> Path:
+    """A config of the fake target and reflector on the word-group splits, plus ``extra`` YAML lines."""
     split_dir = write_split_dir(tmp_path / "data")
     config = tmp_path / "c.yaml"
     config.write_text(
         "model: {lm: 'tests.cli_fakes:target', reflection_lm: 'tests.cli_fakes:reflector'}\n"
-        f"data: {{split_dir: '{split_dir}'}}\n"
-        "optimizer: {use_slow_update: false, learning_rate: 8}\ntrain: {batch_size: 6}\n"
+        f"data: {{split_dir: '{split_dir}'}}\n{extra}"
     )
+    return config
+
+
+def test_compare_runs_every_optimizer_at_the_same_budget(tmp_path):
+    config = fake_config(tmp_path, "optimizer: {use_slow_update: false, learning_rate: 8}\ntrain: {batch_size: 6}\n")
     out = tmp_path / "result-1.5b"  # a dot that is not an extension: the files are result-1.5b.json / .md
     assert compare.main(["--config", str(config), "--budget", "120", "--out", str(out)]) == 0
     data = json.loads(Path(f"{out}.json").read_text())
@@ -49,12 +54,7 @@ def test_simba_plans_fit_the_budget():
 
 
 def test_the_ceiling_row_paired_tests_and_resume(tmp_path, capsys):
-    split_dir = write_split_dir(tmp_path / "data")
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        "model: {lm: 'tests.cli_fakes:target', reflection_lm: 'tests.cli_fakes:reflector'}\n"
-        f"data: {{split_dir: '{split_dir}'}}\n"
-    )
+    config = fake_config(tmp_path)
     from tests.fakes import GROUPS
 
     reference = tmp_path / "reference.md"  # the fake target follows first-letter rules: the whole rule book
@@ -77,12 +77,7 @@ def test_the_ceiling_row_paired_tests_and_resume(tmp_path, capsys):
 
 
 def test_skillopts_run_is_kept_under_log_dir_for_audit(tmp_path):
-    split_dir = write_split_dir(tmp_path / "data")
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        "model: {lm: 'tests.cli_fakes:target', reflection_lm: 'tests.cli_fakes:reflector'}\n"
-        f"data: {{split_dir: '{split_dir}'}}\noptimizer: {{use_slow_update: false}}\n"
-    )
+    config = fake_config(tmp_path, "optimizer: {use_slow_update: false}\n")
     out, runs = tmp_path / "result", tmp_path / "runs"
     args = ["--config", str(config), "--budget", "120", "--out", str(out), "--log-dir", str(runs)]
     for _ in range(2):  # the second time starts over (restart), so the row again counts only its own calls

@@ -99,7 +99,8 @@ def _check_inputs(n_trials: Any, workers: Any, max_retry: Any, program: Any) -> 
         raise TypeError(f"program must be a dspy.Module, got {type(program).__name__}")
 
 
-def _result(worker: Worker) -> SweepResult:
+def result_of(worker: Worker) -> SweepResult:
+    """The study's best trial as read now from its storage (other workers' trials included)."""
     study, program, predictors = worker.study, worker.program, worker.kwargs.get("predictors")
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         raise NoCompletedTrialError(f"no trial of the study {study.study_name!r} completed:\n{trials_table(study)}")
@@ -221,7 +222,7 @@ def run_sweep(worker: Worker) -> SweepResult:
     else:
         _run_threads(worker)
     logger.info("sweep %r: %.1f s in this process", worker.study.study_name, time.perf_counter() - started)
-    return _result(worker)
+    return result_of(worker)
 
 
 def sweep(

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import time
@@ -23,7 +24,7 @@ import optuna
 
 from skillopt_dspy.config import Config, ConfigError, SearchRange
 from skillopt_dspy.state import atomic_write_text
-from skillopt_dspy.sweep import NoCompletedTrialError, SweepResult, prepare_sweep, run_sweep
+from skillopt_dspy.sweep import NoCompletedTrialError, SweepResult, prepare_sweep, result_of, run_sweep
 from skillopt_dspy.sweep_report import pruning_savings, write_plots
 from skillopt_dspy.sweep_space import grid_of, parse_space
 from skillopt_dspy.workspace import build
@@ -151,9 +152,15 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(log_dir / "config.yaml", config.dump_yaml(header))
     logger.info("sweep %s: %d trials in all, %d at once here; directory %s", study_name, s.n_trials, s.workers, log_dir)
     try:
-        result = run_sweep(worker)
+        run_sweep(worker)
+        # Workers sharing a study write the same files. Each reads the study again under one lock, after its
+        # own trials ended, so the last writer has seen every trial: the files never fall back to an
+        # earlier best that another worker read while a better trial was still running.
+        with open(log_dir / ".outputs.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            lines = _write_outputs(result_of(worker), log_dir)
     except NoCompletedTrialError as exc:  # every trial pruned or failed: nothing to call the best
         print(exc)
         return 1
-    print("\n".join(_write_outputs(result, log_dir)))
+    print("\n".join(lines))
     return 0

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from skillopt_dspy.budget import StageMeter
-from skillopt_dspy.candidates import add_candidate, settle
-from skillopt_dspy.edits import RejectedEdit
+from skillopt_dspy.candidates import add_candidate, index_of, settle
+from skillopt_dspy.edits import ApplyResult, Edit, RejectedEdit
 from skillopt_dspy.results import StepRecord
 from skillopt_dspy.schedule import edit_budget
 from skillopt_dspy.scoring import gate_value
 from skillopt_dspy.skill import skill_hash
 from skillopt_dspy.stages.aggregate import aggregate
 from skillopt_dspy.stages.reflect import reflect
-from skillopt_dspy.stages.select import select
+from skillopt_dspy.stages.select import Selection, select
 from skillopt_dspy.stages.update import update
 
 if TYPE_CHECKING:
@@ -29,6 +30,40 @@ if TYPE_CHECKING:
     from skillopt_dspy.trainer import Trainer
 
 logger = logging.getLogger(__name__)
+
+
+def _judged_before(state: RunState, text: str) -> int | None:
+    """The step of a candidate with exactly ``text``, made from the current skill and rejected; else None."""
+    parent = index_of(state.candidates, state.skill)
+    for c in state.candidates:
+        if c["skill"] == text and c["parent"] == parent and c["accepted"] is False:
+            return c["step"] if c["step"] is not None else -1
+    return None
+
+
+def _fresh_candidate(
+    state: RunState, edits: Sequence[Edit], budget: int, rejected: Sequence[Edit]
+) -> tuple[Selection, ApplyResult]:
+    """Select and apply; a candidate the gate already rejected against this same skill is not judged again.
+
+    Its verdict would repeat (the gate caches scores by skill), so the step would be spent. The edits that
+    made it (those from the rejected buffer, or the last-ranked one when none is) are dropped with the reason
+    and the next-ranked edits take their place, until a new candidate or no edit is left.
+    """
+    rejected_keys = {e.key() for e in rejected}
+    excluded: dict[str, str] = {}
+    while True:
+        selection = select(
+            [e for e in edits if e.key() not in excluded], edit_budget=budget, rejected=rejected, skill=state.skill
+        )
+        candidate = update(state.skill, selection.selected)
+        seen = _judged_before(state, candidate.text) if candidate.applied else None
+        if seen is None:
+            again = tuple((e, excluded[e.key()]) for e in edits if e.key() in excluded)
+            return Selection(selection.selected, again + selection.dropped), candidate
+        culprits = [e for e in candidate.applied if e.key() in rejected_keys] or [candidate.applied[-1]]
+        for e in culprits:
+            excluded[e.key()] = f"this candidate was rejected against the same skill at step {seen + 1}"
 
 
 def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
@@ -70,8 +105,7 @@ def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
     meter.lap("reflect")
     merged = aggregate(patches, runner=trainer.runner, fan_in=trainer.s.aggregate_fan_in, errors=errors, **common)
     meter.lap("aggregate")
-    selection = select(merged.edits, edit_budget=budget, rejected=[r.edit for r in rejected], skill=state.skill)
-    candidate = update(state.skill, selection.selected)
+    selection, candidate = _fresh_candidate(state, merged.edits, budget, [r.edit for r in rejected])
     meter.lap("select + update")
     decision, index = None, None
     if candidate.applied:

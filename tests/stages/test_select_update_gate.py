@@ -77,3 +77,32 @@ def test_select_drops_copies_of_the_prompts_rule_template():
     assert {reason for _, reason in out.dropped} == {
         "copied the prompt's rule template with its placeholders, not a rule learned from this batch"
     }
+
+
+def test_a_candidate_rejected_against_the_same_skill_is_not_judged_again():
+    from skillopt_dspy.candidates import add_candidate, settle
+    from skillopt_dspy.stages.step import _fresh_candidate
+    from skillopt_dspy.state import RunState
+
+    skill = "## Rules\n- Rule base says something.\n"
+    state = RunState(fingerprint={}, initial_skill=skill, skill=skill, baseline_val_score=0.2, val_score=0.2)
+    add_candidate(state.candidates, skill, source="initial", parent_skill=None)
+    loser = Edit(op="add", target="Rules", content=rule("lost"), support=5)
+    fresh = Edit(op="add", target="Rules", content=rule("fresh"), support=1)
+    judged = update(skill, [loser]).text
+    i = add_candidate(state.candidates, judged, source="step", epoch=0, step=0, parent_skill=skill)
+    settle(state.candidates, i, accepted=False, metric_calls=30)
+    # Both were rejected this epoch (``fresh`` in a pair with another edit); the loser ranks first on support,
+    # but alone it makes the very candidate the gate turned down: the next edit takes its place.
+    selection, candidate = _fresh_candidate(state, [loser, fresh], 1, rejected=[loser, fresh])
+    assert candidate.applied == [fresh] and rule("fresh") in candidate.text and rule("lost") not in candidate.text
+    reasons = dict((e.content, why) for e, why in selection.dropped)
+    assert reasons[rule("lost")] == "this candidate was rejected against the same skill at step 1"
+    # Nothing else to try: no candidate, and the step is skipped rather than judged twice.
+    selection, candidate = _fresh_candidate(state, [loser], 1, rejected=[loser])
+    assert candidate.applied == [] and [e.content for e, _ in selection.dropped] == [rule("lost")]
+    # Once the skill has moved on, the same edit makes a new candidate and is judged again.
+    state.skill = update(skill, [fresh]).text
+    add_candidate(state.candidates, state.skill, source="step", epoch=0, step=1, parent_skill=skill)
+    _, candidate = _fresh_candidate(state, [loser], 1, rejected=[loser])
+    assert candidate.applied == [loser]

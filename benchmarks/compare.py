@@ -151,7 +151,7 @@ def paired(base: list[float], new: list[float], seed: int = 0) -> dict[str, floa
 class Progress:
     """Prints one line every ``every`` seconds while an optimizer runs: elapsed time, metric and LM calls."""
 
-    def __init__(self, name: str, metric: CountingMetric, counter: LMCounter, budget: int, every: float) -> None:
+    def __init__(self, name: str, metric: CountingMetric, counter: LMCounter | None, budget: int, every: float) -> None:
         self.name, self.metric, self.counter, self.budget, self.every = name, metric, counter, budget, every
         self.start = time.perf_counter()
         self._stop = threading.Event()
@@ -159,6 +159,8 @@ class Progress:
 
     def line(self) -> str:
         elapsed = (time.perf_counter() - self.start) / 60
+        if self.counter is None:  # scoring on the test split
+            return f"[{self.name}] {elapsed:.1f} min, test examples scored {self.metric.calls}/{self.budget}"
         calls = sum(self.counter.calls.values())
         return f"[{self.name}] {elapsed:.1f} min, metric calls {self.metric.calls}/{self.budget}, LM calls {calls}"
 
@@ -290,16 +292,19 @@ def compare(
         wall = time.perf_counter() - start
         row: dict[str, Any] = {"optimizer": name, "wall_time_s": round(wall, 1), "error": error}
         if program is not None:
-            report = evaluate_skill(
-                program,
-                test,
-                skill=None,
-                metric=ws.metric,
-                lm=ws.lm,
-                adapter=ws.adapter,
-                num_threads=threads,
-                pass_threshold=ws.config.optimizer.pass_threshold,
-            )
+            scored = CountingMetric(ws.metric)
+            print(f"[{name}] scoring {len(test)} test examples", flush=True)
+            with Progress(name, scored, None, len(test), progress_every):
+                report = evaluate_skill(
+                    program,
+                    test,
+                    skill=None,
+                    metric=scored,
+                    lm=ws.lm,
+                    adapter=ws.adapter,
+                    num_threads=threads,
+                    pass_threshold=ws.config.optimizer.pass_threshold,
+                )
             row.update(
                 test_accuracy=round(report["accuracy"], 4),
                 test_hard=report["hard_scores"],

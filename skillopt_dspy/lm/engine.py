@@ -254,6 +254,8 @@ class LocalEngine:
             _raise_for(result.get("error") if isinstance(result, dict) and result.get("error") else result)
         if result.get("timed_out"):
             logger.warning("generation cut after %s s (LocalEngine timeout); the answer is truncated", self.timeout)
+        elif result.get("looped"):
+            logger.warning("generation cut: it kept repeating itself (a loop); the answer is truncated")
         choice = result["choices"][0]
         usage = result.get("usage") or {}
         timings = result.get("timings") or {}

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from skillopt_dspy.lm.backend import XllamaBackend, import_xllamacpp, merge_chunks
+from skillopt_dspy.lm.backend import XllamaBackend, import_xllamacpp, looping, merge_chunks
 
 
 def chunk(content=None, finish=None, **extra):
@@ -65,12 +65,39 @@ def test_backend_streams_and_asks_for_usage():
 
 
 def test_backend_stops_a_runaway_generation_at_the_timeout():
-    server = FakeServer(["x"] * 1000, delay=0.005)
+    server = FakeServer([f"{i} " for i in range(1000)], delay=0.005)
     start = time.monotonic()
     out = backend_over(server).chat({"messages": []}, timeout=0.1)
     assert time.monotonic() - start < 2.0
     assert out["timed_out"] is True and out["choices"][0]["finish_reason"] == "length"
     assert 5 < out["usage"]["completion_tokens"] < 1000
+
+
+def test_backend_cuts_a_generation_that_loops():
+    tokens = ['{"edits": [{"content": "'] + ["Refunds ", "over 100 ", "go to ", "escalations. "] * 300
+    out = backend_over(FakeServer(tokens, delay=0)).chat({"messages": []}, timeout=None)
+    assert out["looped"] is True and out["timed_out"] is False and out["choices"][0]["finish_reason"] == "length"
+    assert out["choices"][0]["message"]["content"].startswith('{"edits": [{"content": "Refunds over 100 go to')
+    assert 40 < out["usage"]["completion_tokens"] < 100  # cut soon after four repeats, not at the 1,201st token
+
+
+def test_backend_keeps_long_answers_that_do_not_loop_and_can_be_told_not_to_cut():
+    varied = [f"- rule {i}: word{i} goes to queue {i % 7}.\n" for i in range(300)]
+    out = backend_over(FakeServer(varied, delay=0)).chat({"messages": []}, timeout=None)
+    assert "looped" not in out and out["choices"][0]["finish_reason"] == "stop"
+    assert out["usage"]["completion_tokens"] == 300
+    looping_tokens = ["ab"] * 400
+    backend = backend_over(FakeServer(looping_tokens, delay=0))
+    backend.stop_loops = False
+    out = backend.chat({"messages": []}, timeout=None)
+    assert out["choices"][0]["message"]["content"] == "ab" * 400 and "looped" not in out
+
+
+def test_looping_needs_a_long_tail_of_repeats():
+    assert looping("ab" * 159) is None and looping("ab" * 160) == 2  # 320 characters
+    assert looping("x" * 10 + "0123456789" * 31) is None and looping("0123456789" * 32) == 10
+    assert looping("A long varied sentence with no cycle at all, " + "".join(chr(65 + i % 26) for i in range(500))) == 26
+    assert looping("") is None
 
 
 def test_openmp_spin_default_is_set_but_never_overrides_the_user(monkeypatch):

@@ -36,7 +36,8 @@ class Backend(Protocol):
 
     ``chat`` takes an OpenAI-style chat-completion payload and returns an OpenAI-style completion dict
     (``choices``, ``usage``) or ``{"error": {...}}``; ``"timed_out": True`` marks a generation cut at
-    ``timeout`` seconds, ``"looped": True`` one cut because it kept repeating itself (see :func:`looping`). A backend may carry a ``lock`` that every engine sharing it serializes on.
+    ``timeout`` seconds, ``"looped": True`` one cut because it kept repeating itself (see :func:`looping`).
+    A backend may carry a ``lock`` that every engine sharing it serializes on.
     """
 
     def chat(self, payload: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]: ...

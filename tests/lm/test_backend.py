@@ -96,7 +96,8 @@ def test_backend_keeps_long_answers_that_do_not_loop_and_can_be_told_not_to_cut(
 def test_looping_needs_a_long_tail_of_repeats():
     assert looping("ab" * 159) is None and looping("ab" * 160) == 2  # 320 characters
     assert looping("x" * 10 + "0123456789" * 31) is None and looping("0123456789" * 32) == 10
-    assert looping("A long varied sentence with no cycle at all, " + "".join(chr(65 + i % 26) for i in range(500))) == 26
+    alphabet = "".join(chr(65 + i % 26) for i in range(500))  # a 26-character unit, repeated
+    assert looping("A varied sentence with no cycle at all, " + alphabet) == 26
     assert looping("") is None
 
 

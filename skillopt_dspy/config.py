@@ -113,6 +113,9 @@ class OptimizerConfig(_Section):
     )
     gate_alpha: float = Field(0.1, gt=0.0, le=0.5, description="level of the paired test (gate_test: paired)")
     racing: bool = Field(True, description="stop scoring a candidate once it can no longer win (same decisions)")
+    batch_check: bool = Field(
+        True, description="score a candidate on its step's training batch first; validate only if it does better there"
+    )
     metric_range: list[float] = Field(
         default_factory=lambda: [0.0, 1.0], description="[low, high] a soft score can take (racing's bound)"
     )

@@ -78,6 +78,7 @@ class RejectedEdit(BaseModel):
     epoch: int = -1
     incumbent_score: float | None = None
     candidate_score: float | None = None
+    scored_on: str = "validation"  # or "training batch": the batch check turned the candidate down
 
     def describe(self) -> str:
         """The edit and its scores on one line, for the reflection prompt."""
@@ -88,7 +89,7 @@ class RejectedEdit(BaseModel):
             return f"- {self.edit.describe()}"
         verdict = "tied" if self.candidate_score == self.incumbent_score else "fell"
         scores = f"{self.incumbent_score:.3f} -> {self.candidate_score:.3f}"
-        return f"- {self.edit.describe()} [step {self.step + 1}: validation {verdict} {scores}]"
+        return f"- {self.edit.describe()} [step {self.step + 1}: {self.scored_on} {verdict} {scores}]"
 
 
 class Patch(BaseModel):

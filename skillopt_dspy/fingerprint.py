@@ -102,6 +102,7 @@ def run_fingerprint(trainer: Any) -> dict[str, Any]:
         **{k: getattr(s, k) for k in ("minibatch_size", "seed", "use_slow_update", "use_meta_skill")},
         "slow_update_samples": s.slow_update_samples,
         **{k: getattr(s, k) for k in ("gate_test", "gate_alpha")},  # they change decisions; racing does not
+        "batch_check": s.batch_check,
         "lm": getattr(trainer.lm, "model", None),
         "reflection_lm": getattr(trainer.reflection_lm, "model", None),
     }

@@ -100,6 +100,10 @@ class SkillOpt(Teleprompter):
         racing: score candidates on the valset in chunks and stop once one can no longer win (exact:
             the same decisions, fewer calls). ``metric_range`` bounds a soft score (default ``(0, 1)``);
             a score outside it switches racing off with a warning.
+        batch_check: before the validation set, score a candidate on its own step's training batch (the
+            examples its edits were written from) and validate it only if it does strictly better there than
+            the current skill did (GEPA's minibatch check): a candidate that fixes none of the failures it
+            was written for costs ``batch_size`` metric calls instead of a validation run.
         pass_threshold: a float score at or above this counts as a hard pass.
         learning_rate: the edit budget, i.e. most edits applied per step; ``lr_scheduler`` decays it
             (``"constant"``, ``"linear"``, ``"cosine"``) towards ``min_learning_rate``.
@@ -135,6 +139,7 @@ class SkillOpt(Teleprompter):
         gate_test: str = "paired",
         gate_alpha: float = 0.1,
         racing: bool = True,
+        batch_check: bool = True,
         metric_range: Sequence[float] = (0.0, 1.0),
         pass_threshold: float = 1.0,
         learning_rate: int = 4,
@@ -168,6 +173,8 @@ class SkillOpt(Teleprompter):
         if isinstance(mixed_weight, bool) or not isinstance(mixed_weight, (int, float)) or not 0 <= mixed_weight <= 1:
             raise ValueError(f"mixed_weight must be a number in [0, 1], got {mixed_weight!r}")
         metric_range = _check_gate_test(gate_test, gate_alpha, racing, metric_range)
+        if not isinstance(batch_check, bool):
+            raise TypeError(f"batch_check must be True or False, got {batch_check!r}")
         if lr_scheduler not in SCHEDULERS:
             raise ValueError(f"lr_scheduler must be one of {SCHEDULERS}, got {lr_scheduler!r}")
         _positive_int("learning_rate", learning_rate)
@@ -210,6 +217,7 @@ class SkillOpt(Teleprompter):
             gate_test=gate_test,
             gate_alpha=float(gate_alpha),
             racing=racing,
+            batch_check=batch_check,
             metric_range=metric_range,
             pass_threshold=float(pass_threshold),
             learning_rate=learning_rate,

@@ -86,7 +86,8 @@ class ReflectFailures(dspy.Signature):
     evidence: str = dspy.InputField(desc="failed examples grouped by pattern, with contrasting solved inputs")
     edit_budget: int = dspy.InputField(desc="the maximum number of edits to propose")
     rejected_edits: str = dspy.InputField(
-        desc="edits tried this epoch that did not raise the validation score (score before -> after); "
+        desc="edits tried this epoch that did not raise the score (on validation, or on the training batch they "
+        "were written from; before -> after); "
         "propose one again only if the evidence calls for it, corrected"
     )
     optimizer_memory: str = dspy.InputField(desc="lessons from earlier epochs about which edits helped")
@@ -108,7 +109,8 @@ class ReflectSuccesses(dspy.Signature):
     evidence: str = dspy.InputField(desc="solved examples: inputs, the program's output, feedback")
     edit_budget: int = dspy.InputField(desc="the maximum number of edits to propose")
     rejected_edits: str = dspy.InputField(
-        desc="edits tried this epoch that did not raise the validation score (score before -> after); "
+        desc="edits tried this epoch that did not raise the score (on validation, or on the training batch they "
+        "were written from; before -> after); "
         "propose one again only if the evidence calls for it, corrected"
     )
     optimizer_memory: str = dspy.InputField(desc="lessons from earlier epochs about which edits helped")

@@ -51,6 +51,7 @@ class TrainSettings:
     gate_test: str = "paired"
     gate_alpha: float = 0.1
     racing: bool = True
+    batch_check: bool = True
     metric_range: tuple[float, float] = (0.0, 1.0)
     pass_threshold: float = 1.0
     learning_rate: int = 4
@@ -130,7 +131,8 @@ class Trainer:
             reflect_calls = math.ceil(s.batch_size / s.minibatch_size) + 1  # failure + success minibatches
             # failures and successes merge separately, then once together: at most two more calls than one tree
             aggregate_calls = max(0, math.ceil((reflect_calls - 1) / (s.aggregate_fan_in - 1))) + 2
-            examples = s.batch_size + n_val  # the batch, then a new candidate on the whole valset
+            # the batch, the candidate on the batch (batch check), then the candidate on the whole valset
+            examples = s.batch_size * (2 if s.batch_check else 1) + n_val
             reflection = max(reflect_calls + aggregate_calls, measured)
             return {"target": examples * per_example, "reflection": reflection, "metric_calls": examples}
         examples = (2 * min(s.slow_update_samples, len(self.trainset)) + n_val) if s.use_slow_update else 0

@@ -55,10 +55,10 @@ def test_validation_rises_to_the_maximum_and_the_harmful_edit_is_rejected():
     same_epoch_later = [s for s in res.history if s.epoch == first.epoch and s.step > first.step]
     assert all(HARMFUL not in str(s.proposed) for s in same_epoch_later)
     later = [c for c in engine_of(reflection).calls if "Always answer gamma" in c.inputs.get("rejected_edits", "")]
-    # With its scores (racing rejects a candidate before any call when the current skill cannot be beaten).
-    assert later and all(
-        re.search(r"validation fell|validation 1.000 cannot be beaten", c.inputs["rejected_edits"]) for c in later
-    )
+    # With its scores: on its training batch (the batch check), or on validation (racing rejects a candidate
+    # before any call when the current skill cannot be beaten).
+    fates = r"(validation|training batch) fell|validation 1.000 cannot be beaten"
+    assert later and all(re.search(fates, c.inputs["rejected_edits"]) for c in later)
     assert len({s.epoch for s in harmful_steps}) == len(harmful_steps)  # at most once per epoch
 
     # Scores never go down; every accepted step strictly improved validation.

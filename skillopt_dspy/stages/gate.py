@@ -70,7 +70,8 @@ class GateDecision:
     candidate's score on the ``evaluated`` examples it was scored on (all ``total`` unless
     ``stopped_early``), and ``delta`` its mean difference with the incumbent on those same examples.
     ``p_value`` (paired test only) is the one-sided p; after an early stop, the smallest p the examples
-    left could still have given.
+    left could still have given. ``stage="batch"``: the candidate was turned down by the batch check (see
+    :func:`batch_check`), and both scores are on the step's training batch, not on the valset.
     """
 
     accepted: bool
@@ -85,6 +86,7 @@ class GateDecision:
     evaluated: int = 0
     total: int = 0
     stopped_early: bool = False
+    stage: str = "validation"  # or "batch": the batch check turned it down before any validation call
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,6 +135,41 @@ def decide(
     significant = p <= r.alpha
     text += f", paired p = {p:.4f} " + ("<=" if significant else ">") + f" alpha {r.alpha:g}"
     return GateDecision(rose and significant, old, new, r.mode, text, alpha=r.alpha, p_value=p, **common)
+
+
+def batch_check(before: Sequence[Score], after: Sequence[Score], rule: GateRule) -> GateDecision | None:
+    """None when the candidate did strictly better than the current skill on the step's training batch (it
+    goes on to validation); else the rejection. Pure.
+
+    The edits were written from this batch's failures: a candidate that fixes none of them on the very
+    examples they came from is not worth a validation run. Strictly better in the gate's mode, no test (a
+    batch is a handful of examples; the validation gate judges significance).
+
+    Example:
+        >>> before, after = [Score(0, 0), Score(1, 1)], [Score(0, 0.5), Score(1, 1)]
+        >>> batch_check(before, after, GateRule(mode="hard")).reason
+        'batch check: hard score on its 2 training examples tied 0.5000 -> 0.5000: not validated'
+        >>> batch_check(before, after, GateRule(mode="soft")) is None
+        True
+    """
+    old = gate_value(before, rule.mode, rule.mixed_weight)
+    new = gate_value(after, rule.mode, rule.mixed_weight)
+    if new > old:
+        return None
+    verb = "tied" if new == old else "fell"
+    reason = f"batch check: {rule.mode} score on its {len(after)} training examples {verb} {old:.4f} -> {new:.4f}"
+    return GateDecision(
+        False,
+        old,
+        new,
+        rule.mode,
+        reason + ": not validated",
+        test=rule.test,
+        delta=new - old,
+        evaluated=len(after),
+        total=len(before),
+        stage="batch",
+    )
 
 
 def cannot_win(

@@ -1,9 +1,10 @@
-"""One step: rollout (a train batch) → reflect → aggregate → select → update → gate (validation).
+"""One step: rollout (a train batch) → reflect → aggregate → select → update → batch check → gate (validation).
 
 :func:`run_step` runs the stages in order on the trainer's working copy of the run state and returns the
 step's record: every edit proposed, aggregated, selected or dropped (with why), applied or skipped, the gate's
-decision, and the cost per stage. A rejected candidate's applied edits join the rejected-edit buffer with the
-validation scores before and after (a hint to this epoch's later reflection calls).
+decision, and the cost per stage. With ``batch_check`` a candidate is first scored on the step's own batch and
+validated only if it did better there. A rejected candidate's applied edits join the rejected-edit buffer
+with the scores before and after (validation, or the batch; a hint to this epoch's later reflection calls).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from skillopt_dspy.schedule import edit_budget
 from skillopt_dspy.scoring import gate_value
 from skillopt_dspy.skill import skill_hash
 from skillopt_dspy.stages.aggregate import aggregate
+from skillopt_dspy.stages.gate import batch_check
 from skillopt_dspy.stages.reflect import reflect
 from skillopt_dspy.stages.select import Selection, select
 from skillopt_dspy.stages.update import update
@@ -111,16 +113,22 @@ def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
     if candidate.applied:
         if trainer.run_dir is not None:
             trainer.run_dir.save_skill(step + 1, candidate.text)
-        index = add_candidate(
-            state.candidates, candidate.text, source="step", epoch=epoch, step=step, parent_skill=state.skill
-        )
-        decision = trainer.val_gate(state.skill, candidate.text)
-        meter.lap("gate")
-        settle(state.candidates, index, accepted=decision.accepted, metric_calls=trainer.usage.metric_calls)
+        if trainer.s.batch_check:
+            after = trainer.rollout(candidate.text, [trainer.trainset[i] for i in batch_ids])
+            decision = batch_check([t.score for t in trajectories], [t.score for t in after], trainer.gate_rule())
+            meter.lap("batch check")
+        if decision is None:  # no batch check, or the candidate did better on its batch
+            index = add_candidate(
+                state.candidates, candidate.text, source="step", epoch=epoch, step=step, parent_skill=state.skill
+            )
+            decision = trainer.val_gate(state.skill, candidate.text)
+            meter.lap("gate")
+            settle(state.candidates, index, accepted=decision.accepted, metric_calls=trainer.usage.metric_calls)
         if decision.accepted:
             state.skill, state.val_score = candidate.text, decision.candidate_score
         else:
-            # Both scores on the examples the candidate was scored on (racing may have stopped it early).
+            # Both scores on the examples the candidate was scored on (racing may have stopped it early; the
+            # batch check scores the training batch).
             old = decision.incumbent_score
             if decision.stopped_early and decision.candidate_score is not None and decision.delta is not None:
                 old = decision.candidate_score - decision.delta
@@ -131,6 +139,7 @@ def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
                     epoch=epoch,
                     incumbent_score=old,
                     candidate_score=decision.candidate_score,
+                    scored_on="training batch" if decision.stage == "batch" else "validation",
                 )
                 for e in candidate.applied
             )

@@ -37,7 +37,8 @@ def saboteur():
 def train(target_handler=target_handler, **kw):
     target, reflection = fake_lm(target_handler), fake_lm(saboteur())
     settings = {"batch_size": 3, "epochs": 2, "learning_rate": 2, "num_threads": 2, "progress": False}
-    settings |= {"gate_test": "strict", **kw}  # strict unless a test says otherwise
+    # strict unless a test says otherwise; no batch check, so that losers reach validation (what is tested)
+    settings |= {"gate_test": "strict", "batch_check": False, **kw}
     with dspy.context(lm=target):
         compiled = SkillOpt(metric=group_metric, reflection_lm=reflection, **settings).compile(
             WordGroup(), trainset=TRAIN, valset=VAL
@@ -166,3 +167,26 @@ def test_a_candidates_chunks_are_one_evaluation_for_the_error_limit(tmp_path):
     assert again.detailed_results.stop_reason == "completed all epochs"
     rescored = [c for c in target.calls if c.skill and c.inputs.get("word") in VAL_WORDS]
     assert len(rescored) >= 2
+
+
+def test_the_batch_check_turns_down_a_candidate_on_its_own_batch_before_any_validation_call():
+    checked, _ = train(batch_check=True)
+    unchecked, _ = train()
+    a, b = checked.detailed_results, unchecked.detailed_results
+    # The saboteur's contradictions fix nothing on the batch they were written from: turned down there.
+    turned_down = [s for s in a.history if s.gate and s.gate["stage"] == "batch"]
+    assert turned_down and all(not s.accepted and s.candidate is None for s in turned_down)
+    for s in turned_down:
+        assert s.gate["evaluated"] == 3 and s.gate["candidate_score"] <= s.gate["incumbent_score"]
+        assert "batch check" in s.gate["reason"] and "not validated" in s.gate["reason"]
+        # The batch, then the candidate on it; no validation call.
+        assert sum(stage["metric_calls"] for stage in s.stages.values()) == 2 * 3
+        assert s.stages["batch check"]["metric_calls"] == 3 and "gate" not in s.stages
+    # Not validated, so not a candidate of the result; the rejected-edit buffer says where it was scored.
+    validated = [s.step for s in a.history if s.gate and s.gate["stage"] == "validation"]
+    assert [c["step"] for c in a.candidate_info if c["source"] == "step"] == validated
+    later = [s for s in a.history if s.step > turned_down[0].step and s.epoch == turned_down[0].epoch]
+    assert all(turned_down[0].applied[0]["content"] not in str(s.proposed) for s in later)
+    # Every rule that made it in also did better on its batch: the same skill is learned, for fewer calls.
+    assert checked.skill == unchecked.skill and a.best_val_score == 1.0
+    assert a.metric_calls < b.metric_calls

@@ -52,6 +52,12 @@ class MergedEdit(ProposedEdit):
     merged_from: list[int] = Field(default_factory=list, description="numbers of the proposals this edit merges")
 
 
+class MergedAddition(ProposedAddition):
+    """A merged edit to an empty skill: only ``add`` can apply."""
+
+    merged_from: list[int] = Field(default_factory=list, description="numbers of the proposals this edit merges")
+
+
 # The rule shape the prompts ask for. It is a template with placeholders, not a rule from some other task:
 # a worked example from a foreign domain is text small models copy into the skill (a 0.5B and a 1.5B model
 # both pasted a unit-conversion example into ticket-routing skills). guards.py drops literal copies of it.
@@ -127,7 +133,8 @@ ReflectSuccesses = ReflectSuccesses.with_instructions(ReflectSuccesses.__doc__)
 def for_empty_skill(signature: type[dspy.Signature]) -> type[dspy.Signature]:
     """``signature`` whose edits can only be ``add``: with no skill text, no other op has a target, and
     under constrained decoding the schema keeps a model from proposing ones that cannot apply."""
-    return signature.with_updated_fields("edits", type_=list[ProposedAddition])
+    item = MergedAddition if signature is AggregateEdits else ProposedAddition
+    return signature.with_updated_fields("edits", type_=list[item])
 
 
 class AggregateEdits(dspy.Signature):

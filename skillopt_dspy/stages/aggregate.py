@@ -7,7 +7,10 @@ and, where they conflict, keeps the failure side (it fixes errors; the success s
 already works). Support of a merged
 edit is the sum of the support of the proposals it names in ``merged_from``, computed here rather than
 trusted from the LM. A merge call that fails falls back to the deduplicated union (counted as an
-``aggregate_error`` fault), so no proposal is lost to a malformed answer.
+``aggregate_error`` fault), so no proposal is lost to a malformed answer; a merged edit that cannot apply
+to the skill (a ``replace`` whose target is not in it: a 1.5B merger turned nine additions to an empty
+skill into two such edits) is replaced by the proposals it merged. On an empty skill the merger, like the
+analysts, can only write ``add`` edits (schema-constrained).
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from collections.abc import Sequence
 
 import dspy
 
-from skillopt_dspy.edits import Edit, Patch
+from skillopt_dspy.edits import Edit, Patch, apply_edits
 from skillopt_dspy.lm.adapter import json_adapter
 from skillopt_dspy.parallel import Runner
-from skillopt_dspy.signatures import AggregateEdits
+from skillopt_dspy.signatures import AggregateEdits, for_empty_skill
+from skillopt_dspy.stages.reflect import editable_text
 from skillopt_dspy.stages.rollout import FATAL_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -59,8 +63,9 @@ def _merge_group(
     runner: Runner,
     errors: list[str] | None,
 ) -> list[Edit]:
+    signature = AggregateEdits if editable_text(skill) else for_empty_skill(AggregateEdits)
     try:
-        out = dspy.Predict(AggregateEdits)(
+        out = dspy.Predict(signature)(
             task=task or "(not described)",
             skill=skill or "(empty: no rules yet)",
             proposals=format_proposals(edits),
@@ -82,8 +87,20 @@ def _merge_group(
         support = sum(s.support for s in sources) or 1
         source = "failure" if not sources or any(s.source == "failure" for s in sources) else sources[0].source
         fields = m.model_dump(exclude={"merged_from"})
-        result.append(Edit(**fields, support=support, source=source))
+        merged = Edit(**fields, support=support, source=source)
+        broken = _cannot_apply(skill, merged)
+        if broken and sources:  # the merge turned proposals into an edit that cannot apply: keep them instead
+            logger.info("a merged edit cannot apply (%s); kept the %d proposals it merged", broken, len(sources))
+            result.extend(sources)
+        else:
+            result.append(merged)
     return dedupe(result)
+
+
+def _cannot_apply(skill: str, edit: Edit) -> str | None:
+    """Why ``edit`` alone cannot apply to ``skill`` (a target not in it, ...), or None."""
+    (report,) = apply_edits(skill, [edit]).reports
+    return None if report.applied else report.reason
 
 
 def _merge_levels(groups: list[list[Edit]], merge_chunk, *, fan_in: int, runner: Runner, lm: dspy.BaseLM) -> list[Edit]:

@@ -52,3 +52,35 @@ def test_a_failed_merge_falls_back_to_the_union_and_is_counted():
         )
     assert {(e.content, e.support) for e in out.edits} == {("- A.", 2), ("- B.", 1)}
     assert usage.faults == {"aggregate_error": 1} and "deduplicated union" in errors[0]
+
+
+def test_a_merged_edit_that_cannot_apply_gives_way_to_the_proposals_it_merged():
+    # A 1.5B merger turned additions into `replace` edits whose targets were text from the evidence.
+    def merger(call):
+        return {
+            "edits": [
+                {"op": "replace", "target": "Date: 11.12.2022", "content": "2022-12-11", "merged_from": [1, 2]},
+                {"op": "add", "target": "Rules", "content": "- Vendor: drop the legal form.", "merged_from": [3]},
+            ]
+        }
+
+    lm = fake_lm(merger)
+    skill = "## Rules\n- Totals have two decimals.\n"
+    patches = [Patch(edits=[add("- Dates are YYYY-MM-DD.")]), Patch(edits=[add("- Write dates as YYYY-MM-DD.")])]
+    patches.append(Patch(edits=[add("- Drop GmbH, Inc. and Ltd from the vendor.")]))
+    with Runner(2, Usage()) as runner:
+        out = aggregate(patches, skill=skill, edit_budget=4, memory="", lm=lm, runner=runner)
+    assert [(e.op, e.content, e.support) for e in out.edits] == [
+        ("add", "- Dates are YYYY-MM-DD.", 1),
+        ("add", "- Write dates as YYYY-MM-DD.", 1),
+        ("add", "- Vendor: drop the legal form.", 1),
+    ]
+
+
+def test_on_an_empty_skill_the_merger_can_only_add():
+    from skillopt_dspy.signatures import AggregateEdits, MergedAddition, for_empty_skill
+
+    field = for_empty_skill(AggregateEdits).output_fields["edits"]
+    assert field.annotation == list[MergedAddition]
+    op = MergedAddition.model_json_schema()["properties"]["op"]
+    assert op.get("const") == "add" or op.get("enum") == ["add"]

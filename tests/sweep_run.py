@@ -66,6 +66,7 @@ def main() -> None:
         use_slow_update=False,
         use_meta_skill=False,
         gate_test="strict",  # call counts per step as the kill test plans them
+        batch_check=False,
         num_threads=1,
         log_dir=log_dir,
     )

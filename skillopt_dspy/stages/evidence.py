@@ -187,15 +187,34 @@ def _contrasts(key: tuple, successes: Sequence[Trajectory], input_limit: int, pe
     return lines
 
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_CLAUSE = re.compile(r"(?<=[.!?])\s+|;\s+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A quoted value: "..." or '...' standing as a word of its own (the apostrophe of "company's" opens none).
+_QUOTED = re.compile(r"(?<!\w)(?:\"[^\"\n]*\"|'[^'\n]*')(?!\w)")
+
+
+def _clause_key(clause: str) -> str:
+    return _NUMBER.sub("#", _QUOTED.sub("…", clause.lower())).strip()
+
+
+def _generalize(wordings: Sequence[str]) -> str:
+    """The first wording, with every quoted value that differs between the wordings shown as ``"…"``."""
+    first = wordings[0]
+    quotes = [_QUOTED.findall(w) for w in wordings]
+    if len(wordings) < 2 or any(len(q) != len(quotes[0]) for q in quotes):
+        return first
+    varying = iter([len({q[i] for q in quotes}) > 1 for i in range(len(quotes[0]))])
+    return _QUOTED.sub(lambda m: '"…"' if next(varying) else m.group(), first)
 
 
 def feedback_summary(members: Sequence[Trajectory], limit: int = 6) -> str:
-    """The feedback sentences of a group's failures, most frequent first, with how many failures say them.
+    """The feedback's clauses over a group's failures, most frequent first, with how many failures say them.
 
-    Sentences are counted with their numbers masked, so "a refund of €962" and "a refund of 914.00 USD"
-    count as one cue; the first wording seen is shown.
+    Feedback is cut into sentences and ``;``-separated clauses, counted with their numbers and quoted values
+    masked: "a refund of €962" and "a refund of 914.00 USD" are one cue, and so are `vendor: expected "Atlas",
+    got "Atlas Inc." (the extra 'Inc.' is the legal form)` and the same about another vendor. The first
+    wording is shown, with the quoted values that differ between failures as ``"…"``: what the failures
+    share, in the metric's words, without one example's values to copy into a rule.
 
     Example:
         >>> from skillopt_dspy.scoring import Score
@@ -203,19 +222,25 @@ def feedback_summary(members: Sequence[Trajectory], limit: int = 6) -> str:
         >>> print(feedback_summary(ts))
         - (2 of 2) Wrong.
         - (2 of 2) A refund of 962 EUR.
+        >>> said = [f"2 fields wrong. vendor: got '{v} GmbH' (the extra 'GmbH' is the legal form); date: x"
+        ...         for v in ("Nordlicht", "Vega")]
+        >>> print(feedback_summary([Trajectory(None, None, Score(0, 0, f)) for f in said]))
+        - (2 of 2) 2 fields wrong.
+        - (2 of 2) vendor: got "…" (the extra 'GmbH' is the legal form)
+        - (2 of 2) date: x
     """
     counts: dict[str, int] = defaultdict(int)
-    shown: dict[str, str] = {}
+    shown: dict[str, list[str]] = defaultdict(list)
     for t in members:
         seen = set()
-        for sentence in _SENTENCE.split(" ".join(t.score.feedback.split())):
-            key = _NUMBER.sub("#", sentence.lower()).strip()
+        for clause in _CLAUSE.split(" ".join(t.score.feedback.split())):
+            key = _clause_key(clause)
             if key and key not in seen:
                 seen.add(key)
                 counts[key] += 1
-                shown.setdefault(key, sentence.strip())
+                shown[key].append(clause.strip())
     ranked = sorted(counts, key=lambda k: -counts[k])[:limit]
-    return "\n".join(f"- ({counts[k]} of {len(members)}) {clip_middle(shown[k], 300)}" for k in ranked)
+    return "\n".join(f"- ({counts[k]} of {len(members)}) {clip_middle(_generalize(shown[k]), 300)}" for k in ranked)
 
 
 def _render_failures(

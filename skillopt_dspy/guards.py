@@ -1,10 +1,11 @@
 """Small-model guards: the one place for filters that exist because small reflection models misbehave.
 
 Measured on the embedded 0.5B and 1.5B models: they copy text from the reflection prompt into the skill
-(once the worked example of another task, now possibly the rule template's placeholders) and answer with
-bare fragments (a single label as a "rule"). Each guard here drops only what no capable model writes — a
-literal copy of the prompt's template, or a one-word addition — so a valid edit is never lost; every drop
-keeps its reason in the step's history.
+(once the worked example of another task, now possibly the rule template's placeholders; whole invoices
+from the evidence; the task's field list) and answer with bare fragments (a single label as a "rule").
+Each guard here drops only what no capable model writes — a literal copy of the prompt's template, a
+one-word addition, or a long verbatim stretch of an example's input or of the task description — so a
+valid edit is never lost; every drop keeps its reason in the step's history.
 
 Example:
     >>> from skillopt_dspy.edits import Edit
@@ -17,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from skillopt_dspy.edits import Edit, squash
 from skillopt_dspy.signatures import RULE_TEMPLATE
@@ -25,8 +27,39 @@ from skillopt_dspy.signatures import RULE_TEMPLATE
 _PLACEHOLDERS = tuple(squash(p) for p in re.findall(r"<[^>]+>", RULE_TEMPLATE))
 
 
-def small_model_problem(edit: Edit) -> str | None:
-    """Why ``edit`` is a small model's artefact rather than a rule, or None. Pure."""
+# A stretch of this many characters (whitespace squashed) copied from one input is pasted text, not a rule:
+# a rule quotes a cue (a word, a phrase, a line), never a paragraph of one example.
+PASTE_MIN_CHARS = 100
+
+
+def pasted_from(content: str, sources: Sequence[str], min_chars: int = PASTE_MIN_CHARS) -> int | None:
+    """The index of the first source ``content`` copies ``min_chars`` consecutive characters of, or None.
+
+    Example:
+        >>> doc = "Vendor: Nordlicht Software GmbH. Invoice Number: A99676. Issued: 2024-04-30. Bill to: Vela."
+        >>> pasted_from("Dates: " + doc, [doc * 2], min_chars=60)
+        0
+        >>> pasted_from("Drop the legal form (GmbH, Inc.) from the vendor.", [doc], min_chars=20) is None
+        True
+    """
+    text = squash(content)
+    if len(text) < min_chars:
+        return None
+    squashed = [squash(s) for s in sources]
+    for start in range(len(text) - min_chars + 1):
+        window = text[start : start + min_chars]
+        for i, source in enumerate(squashed):
+            if window in source:
+                return i
+    return None
+
+
+def small_model_problem(edit: Edit, *, inputs: Sequence[str] = (), task: str = "") -> str | None:
+    """Why ``edit`` is a small model's artefact rather than a rule, or None. Pure.
+
+    ``inputs``: the texts of the examples the edit was written from; ``task``: the task description the
+    reflection LM saw.
+    """
     if edit.op == "delete":
         return None
     text = squash(f"{edit.target} {edit.content}")
@@ -34,4 +67,8 @@ def small_model_problem(edit: Edit) -> str | None:
         return "copied the prompt's rule template with its placeholders, not a rule learned from this batch"
     if edit.op in ("add", "insert_after") and len(re.findall(r"\w+", edit.content)) < 2:
         return "a fragment, not a rule: one word added"
+    if pasted_from(edit.content, inputs) is not None:
+        return f"pasted {PASTE_MIN_CHARS}+ characters of an example's input, not a rule"
+    if task and pasted_from(edit.content, [task]) is not None:
+        return f"copied {PASTE_MIN_CHARS}+ characters of the task description, which the program already reads"
     return None

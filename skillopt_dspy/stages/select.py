@@ -32,9 +32,9 @@ def _line_set(text: str) -> set[str]:
     return {squash(_MARKER.sub("", line)) for line in text.splitlines() if line.strip()}
 
 
-def lint(edit: Edit, skill: str = "") -> str | None:
+def lint(edit: Edit, skill: str = "", *, inputs: Sequence[str] = (), task: str = "") -> str | None:
     """Why ``edit`` would change nothing or is a small model's artefact, or None. Pure."""
-    problem = small_model_problem(edit)
+    problem = small_model_problem(edit, inputs=inputs, task=task)
     if problem:
         return problem
     if edit.op in ("add", "insert_after") and skill:
@@ -52,13 +52,23 @@ class Selection:
     dropped: tuple[tuple[Edit, str], ...]
 
 
-def select(edits: Sequence[Edit], *, edit_budget: int, rejected: Iterable[Edit] = (), skill: str = "") -> Selection:
-    """Rank ``edits`` and keep at most ``edit_budget``; ``rejected`` (this epoch's) ranks last. Pure."""
+def select(
+    edits: Sequence[Edit],
+    *,
+    edit_budget: int,
+    rejected: Iterable[Edit] = (),
+    skill: str = "",
+    inputs: Sequence[str] = (),
+    task: str = "",
+) -> Selection:
+    """Rank ``edits`` and keep at most ``edit_budget``; ``rejected`` (this epoch's) ranks last. Pure.
+
+    ``inputs`` (the step's example inputs as text) and ``task`` let the guards spot pasted text."""
     rejected_keys = {e.key() for e in rejected}
     dropped: list[tuple[Edit, str]] = []
     fresh = []
     for e in edits:
-        problem = lint(e, skill)
+        problem = lint(e, skill, inputs=inputs, task=task)
         if problem:
             dropped.append((e, problem))
         else:

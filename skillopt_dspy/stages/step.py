@@ -44,7 +44,12 @@ def _judged_before(state: RunState, text: str) -> int | None:
 
 
 def _fresh_candidate(
-    state: RunState, edits: Sequence[Edit], budget: int, rejected: Sequence[Edit]
+    state: RunState,
+    edits: Sequence[Edit],
+    budget: int,
+    rejected: Sequence[Edit],
+    inputs: Sequence[str] = (),
+    task: str = "",
 ) -> tuple[Selection, ApplyResult]:
     """Select and apply; a candidate the gate already rejected against this same skill is not judged again.
 
@@ -56,7 +61,12 @@ def _fresh_candidate(
     excluded: dict[str, str] = {}
     while True:
         selection = select(
-            [e for e in edits if e.key() not in excluded], edit_budget=budget, rejected=rejected, skill=state.skill
+            [e for e in edits if e.key() not in excluded],
+            edit_budget=budget,
+            rejected=rejected,
+            skill=state.skill,
+            inputs=inputs,
+            task=task,
         )
         candidate = update(state.skill, selection.selected)
         seen = _judged_before(state, candidate.text) if candidate.applied else None
@@ -107,7 +117,10 @@ def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
     meter.lap("reflect")
     merged = aggregate(patches, runner=trainer.runner, fan_in=trainer.s.aggregate_fan_in, errors=errors, **common)
     meter.lap("aggregate")
-    selection, candidate = _fresh_candidate(state, merged.edits, budget, [r.edit for r in rejected])
+    inputs = ["\n".join(str(v) for v in t.example.inputs().values()) for t in trajectories]
+    selection, candidate = _fresh_candidate(
+        state, merged.edits, budget, [r.edit for r in rejected], inputs=inputs, task=trainer.task
+    )
     meter.lap("select + update")
     decision, index = None, None
     if candidate.applied:

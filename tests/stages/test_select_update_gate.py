@@ -106,3 +106,24 @@ def test_a_candidate_rejected_against_the_same_skill_is_not_judged_again():
     add_candidate(state.candidates, state.skill, source="step", epoch=0, step=1, parent_skill=skill)
     _, candidate = _fresh_candidate(state, [loser], 1, rejected=[loser])
     assert candidate.applied == [loser]
+
+
+def test_select_drops_an_examples_input_or_the_task_pasted_in_but_keeps_rules_that_quote_a_cue():
+    invoice = (
+        "Vendor: Nordlicht Software GmbH\nInvoice Number: A99676\nIssued: 2024-04-30\nBill to: Studio Vela S.r.l.\n"
+        "Pro plan, 12 months  $4233.20\nSubtotal: $4233.20\nAmounts shown in CAD incl. GST/HST.\nAmount due: $4783.52"
+    )
+    task = "Predictor `extract`\n  Instructions: Extract the invoice fields.\n  Output: vendor: str | None; " + (
+        "invoice_number: str | None; date: str | None; total: str | None; currency: str | None"
+    )
+    pasted = Edit(op="add", target="Invoice", content=invoice[:200])
+    schema = Edit(op="add", target="Invoice", content=task.split("Output: ")[1])
+    cue = Edit(op="add", target="Invoice", content='- When the document says "Amounts shown in CAD", a "$" is CAD.')
+    legal = Edit(op="add", target="Invoice", content="- Drop the legal form (GmbH, Inc., Ltd, S.r.l.) from the vendor.")
+    picked = select([pasted, schema, cue, legal], edit_budget=4, inputs=[invoice], task=task)
+    assert [e.content for e in picked.selected] == [cue.content, legal.content]
+    reasons = [why for _, why in picked.dropped]
+    assert reasons == [
+        "pasted 100+ characters of an example's input, not a rule",
+        "copied 100+ characters of the task description, which the program already reads",
+    ]

@@ -5,8 +5,9 @@ output field the program got wrong, what was expected and what it answered (``qu
 and each group opens with what the metric's feedback says about its failures (sentences counted across the
 group). A group can also be shown next to inputs the program solved correctly, of the expected answer and of
 the answer it gave instead (``contrasts``; off by default: the 1.5B reflection model copied their text into
-its rules). Free-text fields that never repeat (an invoice number) give no groups; their failures are shown
-one by one, expected next to got.
+its rules). A field whose expected values do not repeat in the step's batch (a date, an invoice number) is
+no label to confuse: its failures form one group per field, and the group's feedback summary (clauses
+counted with numbers and quoted values masked) says what they share.
 
 Every field is shown whole while the prompt fits the reflection LM's context window; when it does not, long
 inputs are cut in the middle first, then the other fields, never below a floor, and the feedback last, so
@@ -98,14 +99,33 @@ def _categorical(value: str) -> bool:
     return len(value) <= CATEGORICAL_MAX_CHARS and "\n" not in value
 
 
-def confusion(t: Trajectory) -> tuple:
-    """The failure's group: ``((field, expected, got), ...)`` for short values, ``(field, "≠")`` for long."""
+def label_fields(trajectories: Sequence[Trajectory]) -> set[str]:
+    """The answer fields whose expected value repeats among ``trajectories``: labels (a queue, a yes/no),
+    as opposed to values each example has its own of (a date, an invoice number)."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    labels = set()
+    for t in trajectories:
+        for k, v in expected_fields(t).items():
+            value = _norm(v)
+            if value in seen[k]:
+                labels.add(k)
+            seen[k].add(value)
+    return labels
+
+
+def confusion(t: Trajectory, labels: set[str] | None = None) -> tuple:
+    """The failure's group: ``((field, expected, got), ...)`` for short values, ``(field, "≠")`` for long
+    ones and, when ``labels`` is given, for fields not in it (a wrong date is one failure of its kind: its
+    failures form one group, and the feedback they share says what went wrong)."""
     if t.prediction is None:
         return (("error", t.error_kind or "program"),)
     diffs = label_diffs(t)
     if not diffs:
         return (("other",),)
-    return tuple((k, e, g) if _categorical(e) and _categorical(g) else (k, "≠") for k, e, g in diffs)
+    return tuple(
+        (k, e, g) if _categorical(e) and _categorical(g) and (labels is None or k in labels) else (k, "≠")
+        for k, e, g in diffs
+    )
 
 
 def describe_confusion(key: tuple) -> str:
@@ -123,7 +143,9 @@ def describe_confusion(key: tuple) -> str:
     return "; ".join(parts)
 
 
-def failure_minibatches(failures: Sequence[Trajectory], size: int) -> list[list[Trajectory]]:
+def failure_minibatches(
+    failures: Sequence[Trajectory], size: int, labels: set[str] | None = None
+) -> list[list[Trajectory]]:
     """Failures ordered so each confusion group stays together (largest first), cut into ``size`` chunks.
 
     The number of minibatches is ``ceil(len(failures) / size)``, as with plain chunks; a chunk may hold
@@ -131,7 +153,7 @@ def failure_minibatches(failures: Sequence[Trajectory], size: int) -> list[list[
     """
     groups: dict[tuple, list[Trajectory]] = defaultdict(list)
     for t in failures:
-        groups[confusion(t)].append(t)
+        groups[confusion(t, labels)].append(t)
     ordered = [t for _, g in sorted(groups.items(), key=lambda kv: (-len(kv[1]), str(kv[0]))) for t in g]
     return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
@@ -244,11 +266,15 @@ def feedback_summary(members: Sequence[Trajectory], limit: int = 6) -> str:
 
 
 def _render_failures(
-    batch: Sequence[Trajectory], successes: Sequence[Trajectory], limits: tuple[int, int], contrasts: int
+    batch: Sequence[Trajectory],
+    successes: Sequence[Trajectory],
+    limits: tuple[int, int],
+    contrasts: int,
+    labels: set[str] | None,
 ) -> str:
     groups: dict[tuple, list[Trajectory]] = defaultdict(list)
     for t in batch:
-        groups[confusion(t)].append(t)
+        groups[confusion(t, labels)].append(t)
     sections, n = [], 0
     for i, (key, members) in enumerate(groups.items(), 1):
         head = f"## Pattern {i}: {describe_confusion(key)} ({len(members)} example{'s' * (len(members) > 1)})"
@@ -287,11 +313,16 @@ def _fit(render: Any, budget_chars: int) -> str:
 
 
 def failure_evidence(
-    batch: Sequence[Trajectory], successes: Sequence[Trajectory], budget_chars: int, *, contrasts: int = 0
+    batch: Sequence[Trajectory],
+    successes: Sequence[Trajectory],
+    budget_chars: int,
+    *,
+    contrasts: int = 0,
+    labels: set[str] | None = None,
 ) -> str:
     """The failure analyst's evidence: confusion sections (with ``contrasts`` solved inputs per answer),
-    fitted to ``budget_chars``."""
-    return _fit(lambda limits: _render_failures(batch, successes, limits, contrasts), budget_chars)
+    fitted to ``budget_chars``; ``labels`` as for :func:`confusion`."""
+    return _fit(lambda limits: _render_failures(batch, successes, limits, contrasts, labels), budget_chars)
 
 
 def success_evidence(batch: Sequence[Trajectory], budget_chars: int) -> str:

@@ -24,7 +24,13 @@ from skillopt_dspy.lm.adapter import json_adapter
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.signatures import ReflectFailures, ReflectSuccesses, for_empty_skill
 from skillopt_dspy.skill import protected_regions
-from skillopt_dspy.stages.evidence import evidence_budget, failure_evidence, failure_minibatches, success_evidence
+from skillopt_dspy.stages.evidence import (
+    evidence_budget,
+    failure_evidence,
+    failure_minibatches,
+    label_fields,
+    success_evidence,
+)
 from skillopt_dspy.stages.rollout import FATAL_ERRORS, Trajectory
 
 logger = logging.getLogger(__name__)
@@ -64,7 +70,7 @@ def minibatches(trajectories: Sequence[Trajectory], size: int, seed: int) -> lis
     failures = [t for t in trajectories if t.failed]
     successes = [t for t in trajectories if not t.failed]
     random.Random(seed).shuffle(successes)
-    batches = [("failure", b) for b in failure_minibatches(failures, size)]
+    batches = [("failure", b) for b in failure_minibatches(failures, size, label_fields(trajectories))]
     return batches + [("success", successes[i : i + size]) for i in range(0, len(successes), size)]
 
 
@@ -91,6 +97,7 @@ def reflect(
     """
     batches = minibatches(trajectories, minibatch_size, seed)
     successes = [t for t in trajectories if not t.failed]
+    labels = label_fields(trajectories)
     common = {
         "task": task or "(not described)",
         "skill": skill or "(empty: no rules yet)",
@@ -109,7 +116,7 @@ def reflect(
         source, batch = item
         failed = source == "failure"
         evidence = (
-            failure_evidence(batch, successes, budget, contrasts=contrasts)
+            failure_evidence(batch, successes, budget, contrasts=contrasts, labels=labels)
             if failed
             else success_evidence(batch, budget)
         )

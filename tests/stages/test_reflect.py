@@ -226,3 +226,26 @@ def test_contrast_examples_reach_the_failure_analyst_only_when_asked(tmp_path):
             opt.compile(TwoStep(), trainset=ex("apple axe sun ink".split()), valset=ex("ant rock".split()))
         evidence = [c.inputs.get("evidence", "") for c in engine_of(reflection).calls]
         assert any("for contrast" in e for e in evidence) is shown
+
+
+def test_failures_on_values_of_their_own_form_one_group_whose_feedback_is_counted():
+    from skillopt_dspy.stages.evidence import label_fields
+
+    def traj(day, month, ok=False):
+        ex = dspy.Example(text=f"on {day:02d}/{month:02d}/2021", date=f"2021-{month:02d}-{day:02d}").with_inputs("text")
+        got = f"2021-{month:02d}-{day:02d}" if ok else f"2021-{day:02d}-{month:02d}"
+        why = "Correct." if ok else f"Expected 2021-{month:02d}-{day:02d}. Day and month are swapped: day {day}."
+        return Trajectory(ex, dspy.Prediction(date=got), Score(float(ok), float(ok), why))
+
+    batch = [traj(3, 4), traj(5, 6), traj(7, 8), traj(9, 10, ok=True)]
+    assert label_fields(batch) == set()  # every date is its own: no label
+    text = failure_evidence(batch[:3], batch[3:], budget_chars=10_000, labels=label_fields(batch))
+    assert text.count("## Pattern") == 1 and "`date` differs from the expected value (3 examples)" in text
+    assert "(3 of 3) Day and month are swapped: day 3." in text
+    # A field whose values repeat is a label: its confusions stay apart.
+    routed = [
+        Trajectory(dspy.Example(t=str(i), queue=q).with_inputs("t"), dspy.Prediction(queue=g), Score(0, 0, "no"))
+        for i, (q, g) in enumerate([("billing", "general"), ("billing", "general"), ("shipping", "general")])
+    ]
+    assert label_fields(routed) == {"queue"}
+    assert failure_evidence(routed, [], 10_000, labels={"queue"}).count("## Pattern") == 2

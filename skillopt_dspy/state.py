@@ -184,6 +184,7 @@ class RunDir:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_file: Any = None
+        self._history_saved: int | None = None  # records of history.jsonl this object wrote, in order
 
     def acquire_lock(self) -> None:
         """Hold this directory for this process, or raise :class:`RunDirBusyError` if another one holds it.
@@ -231,6 +232,7 @@ class RunDir:
             (self.path / name).unlink(missing_ok=True)
         for old in (self.path / "skills").glob("*.md") if (self.path / "skills").is_dir() else []:
             old.unlink()
+        self._history_saved = None
 
     def eval_store(self) -> EvalStore:
         return EvalStore(self.path / "evals.jsonl")
@@ -244,8 +246,22 @@ class RunDir:
 
     def save_state(self, state: RunState, history: list[StepRecord | EpochRecord]) -> None:
         """History first, then the state that points past it: a crash between the two loses nothing
-        (:meth:`load` drops history records the state does not count yet)."""
-        self.write_text("history.jsonl", "".join(json.dumps(r.to_dict(), default=str) + "\n" for r in history))
+        (:meth:`load` drops history records the state does not count yet).
+
+        The first save of this object writes ``history.jsonl`` whole (atomically); later ones append only
+        the new records (flushed to disk), so a long run does not rewrite its history at every step. An
+        append cut by a crash leaves a torn last line, which :meth:`load` drops (the state does not count
+        that record yet) and the next first save rewrites.
+        """
+        done = self._history_saved
+        if done is None or done > len(history):
+            self.write_text("history.jsonl", "".join(json.dumps(r.to_dict(), default=str) + "\n" for r in history))
+        elif done < len(history):
+            with open(self.path / "history.jsonl", "a", encoding="utf-8") as f:
+                f.write("".join(json.dumps(r.to_dict(), default=str) + "\n" for r in history[done:]))
+                f.flush()
+                os.fsync(f.fileno())
+        self._history_saved = len(history)
         self.write_json("state.json", state.to_dict())
         self.write_text("best_skill.md", state.skill)
         if state.meta_skill:
@@ -260,12 +276,20 @@ class RunDir:
         history: list[StepRecord | EpochRecord] = []
         hist_path = self.path / "history.jsonl"
         if hist_path.exists():
-            for line in hist_path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
+            lines = [line for line in hist_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            for n, line in enumerate(lines, 1):
+                try:
                     rec = json.loads(line)
-                    is_epoch = rec.get("kind") == "epoch"
-                    if (rec["epoch"] < state.epochs_done) if is_epoch else (rec["step"] < state.next_step):
-                        history.append(EpochRecord.from_dict(rec) if is_epoch else StepRecord.from_dict(rec))
+                except json.JSONDecodeError as exc:
+                    if n == len(lines):  # an append cut by a crash: a record the state does not count yet
+                        break
+                    raise ValueError(
+                        f"{hist_path}: line {n} of {len(lines)} is not a JSON record ({exc.msg}); the run directory "
+                        "was edited or damaged. Restore it, or start over with restart=True (--restart)"
+                    ) from None
+                is_epoch = rec.get("kind") == "epoch"
+                if (rec["epoch"] < state.epochs_done) if is_epoch else (rec["step"] < state.next_step):
+                    history.append(EpochRecord.from_dict(rec) if is_epoch else StepRecord.from_dict(rec))
         return state, history
 
 

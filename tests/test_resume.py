@@ -107,3 +107,32 @@ def test_a_run_saved_by_an_older_version_says_what_it_did_not_record(tmp_path):
     path.write_text(json.dumps(state))
     with pytest.raises(IncompatibleRunError, match=r"the metric's source code \(not recorded by the skillopt-dspy"):
         compile_in(tmp_path)
+
+
+def test_history_is_appended_and_a_torn_last_line_is_dropped_on_resume(tmp_path, monkeypatch):
+    from skillopt_dspy import state as state_module
+
+    whole = []  # history.jsonl written whole (atomic rewrite) vs appended
+    original = state_module.RunDir.write_text
+
+    def counting(self, name, text):
+        if name == "history.jsonl":
+            whole.append(text.count("\n"))
+        return original(self, name, text)
+
+    monkeypatch.setattr(state_module.RunDir, "write_text", counting)
+    first, _, _ = compile_in(tmp_path, epochs=2)
+    lines = (tmp_path / "history.jsonl").read_text().splitlines()
+    records = first.detailed_results.history + first.detailed_results.epochs
+    assert len(lines) == len(records) > 3
+    assert whole == [0]  # written whole once (empty, at the start); every record after that was appended
+    # A crash in the middle of an append leaves a torn last line: the run loads and its result is intact.
+    with open(tmp_path / "history.jsonl", "a") as f:
+        f.write('{"kind": "step", "epoch": 1, "st')
+    again, target, _ = compile_in(tmp_path, epochs=2)
+    assert target.calls == [] and again.skill == first.skill
+    assert len(again.detailed_results.history) == len(first.detailed_results.history)
+    # A torn line anywhere else is corruption, not a crash: it is not silently skipped.
+    (tmp_path / "history.jsonl").write_text("{torn\n" + "\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"history.jsonl: line 1 of \d+ is not a JSON record"):
+        compile_in(tmp_path, epochs=2)

@@ -51,11 +51,14 @@ def _fresh_candidate(
     inputs: Sequence[str] = (),
     task: str = "",
 ) -> tuple[Selection, ApplyResult]:
-    """Select and apply; a candidate the gate already rejected against this same skill is not judged again.
+    """Select and apply, so that the edit budget is spent on edits that apply and on a candidate not yet judged.
 
-    Its verdict would repeat (the gate caches scores by skill), so the step would be spent. The edits that
-    made it (those from the rejected buffer, or the last-ranked one when none is) are dropped with the reason
-    and the next-ranked edits take their place, until a new candidate or no edit is left.
+    A selected edit that cannot apply (a ``replace`` whose target is not in the skill, or is in it several
+    times) is dropped with why, and the next-ranked edit takes its slot. A candidate the gate already rejected
+    against this same skill is not judged again: its verdict would repeat (the gate caches scores by skill),
+    so the step would be spent. The edits that made it (those from the rejected buffer, or the last-ranked one
+    when none is) are dropped with the reason and the next-ranked edits take their place, until a new
+    candidate or no edit is left.
     """
     rejected_keys = {e.key() for e in rejected}
     excluded: dict[str, str] = {}
@@ -69,6 +72,12 @@ def _fresh_candidate(
             task=task,
         )
         candidate = update(state.skill, selection.selected)
+        unapplied = [r for r in candidate.reports if not r.applied]
+        spare = any(why.startswith("over the edit budget") for _, why in selection.dropped)
+        if unapplied and spare:  # give the slot of an edit that cannot apply to the next one
+            for r in unapplied:
+                excluded[r.edit.key()] = f"could not apply ({r.reason}" + (f": {r.detail})" if r.detail else ")")
+            continue
         seen = _judged_before(state, candidate.text) if candidate.applied else None
         if seen is None:
             again = tuple((e, excluded[e.key()]) for e in edits if e.key() in excluded)

@@ -127,3 +127,24 @@ def test_select_drops_an_examples_input_or_the_task_pasted_in_but_keeps_rules_th
         "pasted 100+ characters of an example's input, not a rule",
         "copied 100+ characters of the task description, which the program already reads",
     ]
+
+
+def test_an_edit_that_cannot_apply_gives_its_slot_to_the_next_one():
+    from skillopt_dspy.candidates import add_candidate
+    from skillopt_dspy.stages.step import _fresh_candidate
+    from skillopt_dspy.state import RunState
+
+    skill = "## Invoice\n- The vendor: drop GmbH.\n- The total: two decimals.\n"
+    state = RunState(fingerprint={}, initial_skill=skill, skill=skill, baseline_val_score=0.2, val_score=0.2)
+    add_candidate(state.candidates, skill, source="initial", parent_skill=None)
+    ambiguous = Edit(op="replace", target="The", content="Redwood Analytics", support=3)  # twice in the skill
+    missing = Edit(op="replace", target="Date: 11.12.2022", content="2022-12-11", support=2)  # not in it
+    good = Edit(op="add", target="Invoice", content="- The currency: an ISO code, EUR for €.", support=1)
+    selection, candidate = _fresh_candidate(state, [ambiguous, missing, good], 1, rejected=[])
+    assert candidate.applied == [good] and [r.applied for r in candidate.reports] == [True]
+    reasons = {e.content: why for e, why in selection.dropped}
+    assert reasons["Redwood Analytics"].startswith("could not apply (target_ambiguous")
+    assert reasons["2022-12-11"].startswith("could not apply (target_not_found")
+    # With no edit left to take the slot, the report says why the edit was not applied, as before.
+    _, alone = _fresh_candidate(state, [missing], 1, rejected=[])
+    assert alone.applied == [] and alone.reports[0].reason == "target_not_found"

@@ -271,6 +271,7 @@ def compare(
     base_row = next((r for r in rows if r["optimizer"] == "none" and not r.get("error")), None)
     baseline = None if base_row is None else base_row["test_accuracy"]
     base_hard = None if base_row is None else base_row.get("test_hard")
+    base_soft = None if base_row is None else base_row.get("test_soft_scores")
     for name in optimizers:
         if any(r["optimizer"] == name for r in rows):
             print(f"[{name}] already in the results, skipped (--resume)", flush=True)
@@ -308,6 +309,7 @@ def compare(
             row.update(
                 test_accuracy=round(report["accuracy"], 4),
                 test_hard=report["hard_scores"],
+                test_soft_scores=report["soft_scores"],
                 test_soft=round(report["soft_score"], 4),
                 metric_calls=metric.calls,
                 lm_calls=sum(counter.calls.values()),
@@ -316,12 +318,15 @@ def compare(
                 instructions={n: p.signature.instructions for n, p in program.named_predictors()},
             )
             if name == "none":
-                baseline, base_hard = report["accuracy"], report["hard_scores"]
+                baseline, base_hard, base_soft = report["accuracy"], report["hard_scores"], report["soft_scores"]
             row["gain"] = None if baseline is None else round(report["accuracy"] - baseline, 4)
             if base_hard is not None and name != "none":
                 row["paired_vs_none"] = paired(base_hard, report["hard_scores"], seed)
+            if base_soft is not None and name != "none" and base_soft != base_hard:  # partial credit: test it too
+                row["paired_soft_vs_none"] = paired(base_soft, report["soft_scores"], seed)
         rows.append(row)
-        print(json.dumps({k: v for k, v in row.items() if k not in ("test_hard", "instructions")}), flush=True)
+        hidden = ("test_hard", "test_soft_scores", "instructions")
+        print(json.dumps({k: v for k, v in row.items() if k not in hidden}), flush=True)
         if on_row is not None:
             on_row(rows)
     return rows
@@ -346,6 +351,14 @@ def markdown(rows: list[dict], title: str) -> str:
             f"| {r['optimizer']} | {r['test_accuracy']:.3f} | {gain} | {p} | {ci} | {r['test_soft']:.3f} | "
             f"{r['metric_calls']} | {r['lm_calls']} | {r['tokens']} | {r['wall_time_s']} |"
         )
+    soft = [(r["optimizer"], r["paired_soft_vs_none"]) for r in rows if r.get("paired_soft_vs_none")]
+    if soft:
+        lines += ["", "Soft score (partial credit) against no skill, same test examples:", ""]
+        for name, t in soft:
+            lines.append(
+                f"- {name}: sign test p = {t['p_sign']:.3g} ({t['wins']} rose, {t['losses']} fell), "
+                f"95 % CI of the soft gain [{t['ci95'][0] + 0.0:+.3f}, {t['ci95'][1] + 0.0:+.3f}]"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -77,14 +77,44 @@ LOOP_MAX_UNIT = 400  # ... of at most this many characters is a loop
 LOOP_CHECK_EVERY = 16  # streamed chunks (tokens) between two checks
 
 
-def looping(text: str) -> int | None:
+def longest_string_bound(payload: dict[str, Any]) -> int:
+    """The largest ``maxLength`` in the payload's JSON schema (0 without one).
+
+    Under schema-constrained decoding a string cannot run past its ``maxLength``, so a repetition inside one
+    string ends there and the answer stays valid JSON: only a cycle longer than that is a loop to cut.
+
+    Example:
+        >>> schema = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 600}}}
+        >>> longest_string_bound({"response_format": {"type": "json_schema", "json_schema": {"schema": schema}}})
+        600
+    """
+    bound = 0
+
+    def walk(node: Any) -> None:
+        nonlocal bound
+        if isinstance(node, dict):
+            if isinstance(node.get("maxLength"), int):
+                bound = max(bound, node["maxLength"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk((payload.get("response_format") or {}).get("json_schema"))
+    return bound
+
+
+def looping(text: str, min_chars: int = LOOP_MIN_CHARS) -> int | None:
     """The length of the unit ``text`` ends by repeating, when it is a loop; else None. Pure.
 
     A greedy small model sometimes falls into a cycle (the same sentence or JSON item again and again) and
     would go on until ``max_tokens``: on 2 CPU cores a 1,024-token answer costs about a minute, and the cut
     answer fails to parse either way. A loop here is a tail of at least :data:`LOOP_MIN_CHARS` characters
     made of :data:`LOOP_MIN_REPEATS` or more identical copies of one unit: text that a model means to write
-    (a list of different items, a table, a long word) does not end that way.
+    (a list of different items, a table, a long word) does not end that way. Under a JSON schema the backend
+    raises ``min_chars`` past the schema's longest string (see :func:`longest_string_bound`): a sentence
+    repeated inside one string ends at its ``maxLength`` with the answer still valid, and is not cut.
 
     Example:
         >>> looping('{"rules": ["' + "Refunds go to billing. " * 20)
@@ -94,7 +124,7 @@ def looping(text: str) -> int | None:
     """
     n = len(text)
     for unit in range(1, min(LOOP_MAX_UNIT, n // LOOP_MIN_REPEATS) + 1):
-        span = max(LOOP_MIN_REPEATS * unit, -(-LOOP_MIN_CHARS // unit) * unit)
+        span = max(LOOP_MIN_REPEATS * unit, -(-min_chars // unit) * unit)
         if span > n:
             continue
         tail = text[n - span :]
@@ -222,6 +252,8 @@ class XllamaBackend:
     def chat(self, payload: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         chunks: list[dict[str, Any]] = []
         pieces: list[str] = []
+        min_chars = max(LOOP_MIN_CHARS, longest_string_bound(payload) + 100)
+        window = min_chars + LOOP_MAX_UNIT * LOOP_MIN_REPEATS
         deadline = None if timeout is None else time.monotonic() + timeout
         timed_out = looped = False
 
@@ -236,8 +268,8 @@ class XllamaBackend:
                 if piece:
                     pieces.append(piece)
                     if self.stop_loops and len(pieces) % LOOP_CHECK_EVERY == 0:
-                        tail = "".join(pieces[-LOOP_MAX_UNIT * LOOP_MIN_REPEATS :])
-                        looped = looping(tail[-LOOP_MAX_UNIT * LOOP_MIN_REPEATS :]) is not None
+                        tail = "".join(pieces[-window:])[-window:]
+                        looped = looping(tail, min_chars) is not None
             return timed_out or looped
 
         streamed = {**payload, "stream": True, "stream_options": {"include_usage": True}}

@@ -125,3 +125,16 @@ def test_a_runtime_that_cannot_load_says_why(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match=r"libgomp\.so\.1.*apt-get install libgomp1"):
         import_xllamacpp()
+
+
+def test_under_a_json_schema_a_repeat_inside_one_bounded_string_is_not_cut():
+    # Constrained decoding ends a string at its maxLength: the answer stays valid JSON, so only a cycle
+    # longer than the longest string is a loop (measured: a 0.5B reflection answer repeated one sentence).
+    schema = {"type": "object", "properties": {"s": {"type": "string", "maxLength": 600}}}
+    payload = {"messages": [], "response_format": {"type": "json_schema", "json_schema": {"schema": schema}}}
+    inside = ['{"s": "'] + ["Refunds go to billing. "] * 26 + ['"}']  # 598 characters of repeats in the string
+    out = backend_over(FakeServer(inside, delay=0)).chat(payload, timeout=None)
+    assert "looped" not in out and out["choices"][0]["message"]["content"].endswith('"}')
+    endless = ['{"s": ['] + ['{"a": "x"}, '] * 400  # an unbounded array of one object: still cut
+    out = backend_over(FakeServer(endless, delay=0)).chat(payload, timeout=None)
+    assert out["looped"] is True and out["usage"]["completion_tokens"] < 200

@@ -15,7 +15,8 @@ from typing import Any
 class StepRecord:
     """What one step did: scores, every edit proposed / selected / applied / rejected, and the gate decision.
 
-    ``gate`` is None when no edit could be applied (no candidate, no validation calls). ``stages`` holds
+    ``gate`` is None when no edit could be applied (no candidate, no validation calls; ``dropped`` and
+    ``apply_reports`` say why). ``stages`` holds
     the LM calls, tokens, metric calls and seconds of each stage (rollout, reflect, aggregate, select,
     update, gate); ``candidate`` is the index of this step's candidate in ``SkillOptResult.candidates``.
     """

@@ -186,7 +186,13 @@ def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
         stages=meter.totals,
         candidate=index,
     )
-    gate_text = decision.reason if decision else "no candidate (no edit could be applied)"
+    if decision:
+        gate_text = decision.reason
+    elif not merged.edits:
+        gate_text = "no candidate (no edit was proposed)"
+    else:  # every edit dropped or not applicable: say the first reason (all are in the record)
+        why = [w for _, w in selection.dropped] + [r.reason for r in candidate.reports if not r.applied]
+        gate_text = f"no candidate ({why[0]})" if why else "no candidate (no edit could be applied)"
     logger.info(
         "step %d/%d (epoch %d): train %.3f | proposed %d, selected %d, applied %d | %s | %s",
         step + 1,

@@ -251,18 +251,16 @@ def feedback_summary(members: Sequence[Trajectory], limit: int = 6) -> str:
         - (2 of 2) vendor: got "…" (the extra 'GmbH' is the legal form)
         - (2 of 2) date: x
     """
-    counts: dict[str, int] = defaultdict(int)
-    shown: dict[str, list[str]] = defaultdict(list)
+    said: dict[str, list[str]] = defaultdict(list)  # masked clause -> its wording in each failure that says it
     for t in members:
         seen = set()
         for clause in _CLAUSE.split(" ".join(t.score.feedback.split())):
             key = _clause_key(clause)
             if key and key not in seen:
                 seen.add(key)
-                counts[key] += 1
-                shown[key].append(clause.strip())
-    ranked = sorted(counts, key=lambda k: -counts[k])[:limit]
-    return "\n".join(f"- ({counts[k]} of {len(members)}) {clip_middle(_generalize(shown[k]), 300)}" for k in ranked)
+                said[key].append(clause.strip())
+    ranked = sorted(said, key=lambda k: -len(said[k]))[:limit]
+    return "\n".join(f"- ({len(said[k])} of {len(members)}) {clip_middle(_generalize(said[k]), 300)}" for k in ranked)
 
 
 def _render_failures(

@@ -65,12 +65,18 @@ def editable_text(skill: str) -> str:
     return ("".join(parts) + skill[at:]).strip()
 
 
-def minibatches(trajectories: Sequence[Trajectory], size: int, seed: int) -> list[tuple[str, list[Trajectory]]]:
-    """Failures first (confusion groups kept together, in chunks of ``size``), then every success in chunks."""
+def minibatches(
+    trajectories: Sequence[Trajectory], size: int, seed: int, labels: set[str] | None = None
+) -> list[tuple[str, list[Trajectory]]]:
+    """Failures first (confusion groups kept together, in chunks of ``size``), then every success in chunks.
+
+    ``labels``: the label fields of ``trajectories`` (see :func:`label_fields`), computed when not given."""
+    if labels is None:
+        labels = label_fields(trajectories)
     failures = [t for t in trajectories if t.failed]
     successes = [t for t in trajectories if not t.failed]
     random.Random(seed).shuffle(successes)
-    batches = [("failure", b) for b in failure_minibatches(failures, size, label_fields(trajectories))]
+    batches = [("failure", b) for b in failure_minibatches(failures, size, labels)]
     return batches + [("success", successes[i : i + size]) for i in range(0, len(successes), size)]
 
 
@@ -95,9 +101,9 @@ def reflect(
         >>> patches = reflect(trajs, skill="", task=describe_task(program), edit_budget=4, rejected=[],
         ...                   memory="", lm=lm, runner=runner, minibatch_size=8)  # doctest: +SKIP
     """
-    batches = minibatches(trajectories, minibatch_size, seed)
-    successes = [t for t in trajectories if not t.failed]
     labels = label_fields(trajectories)
+    batches = minibatches(trajectories, minibatch_size, seed, labels)
+    successes = [t for t in trajectories if not t.failed]
     common = {
         "task": task or "(not described)",
         "skill": skill or "(empty: no rules yet)",

@@ -50,6 +50,7 @@ class Selection:
 
     selected: tuple[Edit, ...]
     dropped: tuple[tuple[Edit, str], ...]
+    over_budget: int = 0  # edits that passed the guards but ranked past the edit budget
 
 
 def select(
@@ -79,4 +80,4 @@ def select(
     for e in ranked[edit_budget:]:
         again = " (tried earlier this epoch in a rejected candidate)" if e.key() in rejected_keys else ""
         dropped.append((e, "over the edit budget" + again))
-    return Selection(tuple(ranked[:edit_budget]), tuple(dropped))
+    return Selection(tuple(ranked[:edit_budget]), tuple(dropped), over_budget=len(ranked[edit_budget:]))

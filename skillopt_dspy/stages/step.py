@@ -73,15 +73,14 @@ def _fresh_candidate(
         )
         candidate = update(state.skill, selection.selected)
         unapplied = [r for r in candidate.reports if not r.applied]
-        spare = any(why.startswith("over the edit budget") for _, why in selection.dropped)
-        if unapplied and spare:  # give the slot of an edit that cannot apply to the next one
+        if unapplied and selection.over_budget:  # give the slot of an edit that cannot apply to the next one
             for r in unapplied:
                 excluded[r.edit.key()] = f"could not apply ({r.reason}" + (f": {r.detail})" if r.detail else ")")
             continue
         seen = _judged_before(state, candidate.text) if candidate.applied else None
         if seen is None:
             again = tuple((e, excluded[e.key()]) for e in edits if e.key() in excluded)
-            return Selection(selection.selected, again + selection.dropped), candidate
+            return Selection(selection.selected, again + selection.dropped, selection.over_budget), candidate
         culprits = [e for e in candidate.applied if e.key() in rejected_keys] or [candidate.applied[-1]]
         for e in culprits:
             excluded[e.key()] = f"this candidate was rejected against the same skill at step {seen + 1}"
@@ -100,7 +99,8 @@ def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
     )
     batch_ids = trainer._batch(step)
     meter = StageMeter(trainer.usage)
-    trajectories = trainer.rollout(state.skill, [trainer.trainset[i] for i in batch_ids])
+    batch = [trainer.trainset[i] for i in batch_ids]
+    trajectories = trainer.rollout(state.skill, batch)
     meter.lap("rollout")
     train_score = gate_value([t.score for t in trajectories], trainer.s.gate, trainer.s.mixed_weight)
     errors: list[str] = []
@@ -126,7 +126,7 @@ def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
     meter.lap("reflect")
     merged = aggregate(patches, runner=trainer.runner, fan_in=trainer.s.aggregate_fan_in, errors=errors, **common)
     meter.lap("aggregate")
-    inputs = ["\n".join(str(v) for v in t.example.inputs().values()) for t in trajectories]
+    inputs = ["\n".join(str(v) for v in ex.inputs().values()) for ex in batch]
     selection, candidate = _fresh_candidate(
         state, merged.edits, budget, [r.edit for r in rejected], inputs=inputs, task=trainer.task
     )
@@ -136,7 +136,7 @@ def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
         if trainer.run_dir is not None:
             trainer.run_dir.save_skill(step + 1, candidate.text)
         if trainer.s.batch_check:
-            after = trainer.rollout(candidate.text, [trainer.trainset[i] for i in batch_ids])
+            after = trainer.rollout(candidate.text, batch)
             decision = batch_check([t.score for t in trajectories], [t.score for t in after], trainer.gate_rule())
             meter.lap("batch check")
         if decision is None:  # no batch check, or the candidate did better on its batch

@@ -29,7 +29,6 @@ import argparse
 import json
 import logging
 import math
-import random
 import sys
 import threading
 import time
@@ -48,12 +47,11 @@ from skillopt_dspy import SkillOpt  # noqa: E402
 from skillopt_dspy.config import load_config  # noqa: E402
 from skillopt_dspy.evaluate import evaluate_skill  # noqa: E402
 from skillopt_dspy.scoring import normalize_score  # noqa: E402
-from skillopt_dspy.significance import sign_test_p  # noqa: E402
+from skillopt_dspy.significance import paired_gain  # noqa: E402
 from skillopt_dspy.skill import apply_skill  # noqa: E402
 from skillopt_dspy.workspace import build  # noqa: E402
 
 OPTIMIZERS = ("none", "reference", "skillopt", "gepa", "miprov2", "simba")
-BOOTSTRAP_DRAWS = 10_000
 
 
 class CountingMetric:
@@ -134,18 +132,6 @@ def reference_skill(ws: Any) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"no reference skill for this task: expected {path} (or pass --reference-skill)")
     return path.read_text(encoding="utf-8")
-
-
-def paired(base: list[float], new: list[float], seed: int = 0) -> dict[str, float]:
-    """Paired comparison of per-example pass/fail: one-sided exact sign test p and a 95 % bootstrap interval."""
-    wins = sum(1 for a, b in zip(base, new) if b > a)
-    losses = sum(1 for a, b in zip(base, new) if b < a)
-    diffs = [b - a for a, b in zip(base, new)]
-    rng = random.Random(seed)
-    n = len(diffs)
-    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(BOOTSTRAP_DRAWS)) if n else [0.0]
-    lo, hi = means[int(0.025 * (len(means) - 1))], means[int(0.975 * (len(means) - 1))]
-    return {"wins": wins, "losses": losses, "p_sign": sign_test_p(wins, losses), "ci95": [round(lo, 4), round(hi, 4)]}
 
 
 class Progress:
@@ -321,9 +307,9 @@ def compare(
                 baseline, base_hard, base_soft = report["accuracy"], report["hard_scores"], report["soft_scores"]
             row["gain"] = None if baseline is None else round(report["accuracy"] - baseline, 4)
             if base_hard is not None and name != "none":
-                row["paired_vs_none"] = paired(base_hard, report["hard_scores"], seed)
+                row["paired_vs_none"] = paired_gain(base_hard, report["hard_scores"], seed=seed)
             if base_soft is not None and name != "none" and base_soft != base_hard:  # partial credit: test it too
-                row["paired_soft_vs_none"] = paired(base_soft, report["soft_scores"], seed)
+                row["paired_soft_vs_none"] = paired_gain(base_soft, report["soft_scores"], seed=seed)
         rows.append(row)
         hidden = ("test_hard", "test_soft_scores", "instructions")
         print(json.dumps({k: v for k, v in row.items() if k not in hidden}), flush=True)

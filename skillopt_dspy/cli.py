@@ -29,6 +29,7 @@ from skillopt_dspy.data import SPLIT_ALIASES, DataError
 from skillopt_dspy.evaluate import evaluate_skill
 from skillopt_dspy.optimizer import SkillOpt
 from skillopt_dspy.report import write_report
+from skillopt_dspy.significance import describe_gain, paired_gain
 from skillopt_dspy.stages.rollout import TooManyErrorsError
 from skillopt_dspy.state import IncompatibleRunError, RunDirBusyError, RunDirWriteError, atomic_write_text
 from skillopt_dspy.workspace import Workspace, build
@@ -157,7 +158,7 @@ def train(args: argparse.Namespace) -> int:
             with_skill = _evaluate(ws, "test", result.best_skill)
         else:  # nothing was accepted: the same program as without a skill
             with_skill = {**without, "reused": "the best skill is empty: same program as without_skill"}
-        summary["test"] = {"without_skill": without, "with_skill": with_skill}
+        summary["test"] = {"without_skill": without, "with_skill": with_skill, "gain": test_gain(without, with_skill)}
     summary["total_wall_time_s"] = time.perf_counter() - started
     summary["config"] = config.model_dump(mode="json")
     if config.ignored_keys:
@@ -166,6 +167,15 @@ def train(args: argparse.Namespace) -> int:
     report = write_report(log_dir) if config.run.report else None  # after the summary: it shows the test scores
     print(summary_text(summary, log_dir, report=report))
     return 130 if interrupted else 1 if failed else 0
+
+
+def test_gain(without: dict[str, Any], with_skill: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """The skill's gain on the test split, paired example by example (sign test, bootstrap interval):
+    accuracy from the pass/fail outcomes, and the soft score when it differs from them (partial credit)."""
+    gain = {"accuracy": paired_gain(without["hard_scores"], with_skill["hard_scores"], seed=seed)}
+    if without["soft_scores"] != without["hard_scores"] or with_skill["soft_scores"] != with_skill["hard_scores"]:
+        gain["soft_score"] = paired_gain(without["soft_scores"], with_skill["soft_scores"], seed=seed)
+    return gain
 
 
 def _by_role(counts: dict[str, int]) -> str:
@@ -186,9 +196,11 @@ def summary_text(summary: dict[str, Any], log_dir: Path, *, report: Path | None 
             f"test ({after['examples']} examples): accuracy {before['accuracy']:.3f} without the skill -> "
             f"{after['accuracy']:.3f} with it (soft score {before['soft_score']:.3f} -> {after['soft_score']:.3f})"
         )
+        for measure, gain in test.get("gain", {}).items():
+            lines.append(f"test gain, {measure.replace('_', ' ')}: {describe_gain(gain)}")
     lines.append(f"LM calls (training): {_by_role(summary['lm_calls'])} | tokens: {_by_role(summary['tokens'])}")
     if test:
-        runs = [r for r in test.values() if not r.get("reused")]
+        runs = [r for r in (test["without_skill"], test["with_skill"]) if not r.get("reused")]
         calls, tokens = sum(r["lm_calls"] for r in runs), sum(r["tokens"] for r in runs)
         lines.append(f"LM calls (test):     target {calls:,} | tokens: target {tokens:,}")
     lines.append(f"faults: {_by_role(summary['faults']) if summary['faults'] else 'none'}")

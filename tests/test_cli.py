@@ -88,13 +88,17 @@ def test_train_then_eval_a_skillopt_config_and_split_dir(tmp_path):
     assert "were not used: model.reasoning_effort" in out.stderr and "step 1/6 (epoch 1)" in out.stderr
     assert "validation (hard gate): 0.000 baseline -> 1.000 with the best skill" in out.stdout
     assert "test (9 examples): accuracy 0.000 without the skill -> 1.000 with it" in out.stdout
+    # the gain is paired example by example, with its uncertainty (2 ** -9: every example won)
+    assert "test gain, accuracy: +1.000 (9 won, 0 lost; sign test p = 0.00195; 95 % CI [+1.000, +1.000])" in out.stdout
     assert f"best skill: {run / 'best_skill.md'}" in out.stdout and "LM calls (training): target " in out.stdout
     assert f"report: {run / 'report.html'}" in out.stdout  # run.report defaults to true
     assert "accuracy 0.000 without the skill → <b>1.000</b> with it" in (run / "report.html").read_text()
+    assert "Test gain, accuracy: +1.000 (9 won, 0 lost" in (run / "report.html").read_text()
 
     summary = json.loads((run / "summary.json").read_text())
     assert summary["best_val_score"] == 1.0 and summary["lm_calls"]["target"] > 0  # the trainer's fields, kept
     assert summary["test"]["without_skill"]["accuracy"] == 0.0 and summary["test"]["with_skill"]["accuracy"] == 1.0
+    assert summary["test"]["gain"]["accuracy"]["wins"] == 9 and "soft_score" not in summary["test"]["gain"]
     assert summary["config"]["train"]["epochs"] == 2 and summary["config"]["model"]["lm"] == "tests.cli_fakes:target"
     resolved = (run / "config.yaml").read_text()
     assert "# SkillOpt keys not used here: model.reasoning_effort" in resolved

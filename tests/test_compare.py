@@ -91,7 +91,7 @@ def test_skillopts_run_is_kept_under_log_dir_for_audit(tmp_path):
 def test_partial_credit_gets_its_own_paired_comparison_in_the_table():
     base = {"optimizer": "none", "test_accuracy": 0.0, "gain": 0.0, "test_soft": 0.5, "metric_calls": 0}
     base |= {"lm_calls": 0, "tokens": 0, "wall_time_s": 0.0}
-    soft = compare.paired([0.4, 0.6, 0.6, 0.2], [0.8, 0.6, 1.0, 0.4])
+    soft = compare.paired_gain([0.4, 0.6, 0.6, 0.2], [0.8, 0.6, 1.0, 0.4])
     assert (soft["wins"], soft["losses"]) == (3, 0) and soft["ci95"][0] > 0
     row = {**base, "optimizer": "skillopt", "test_soft": 0.7, "paired_soft_vs_none": soft}
     table = compare.markdown([base, row], "t")

@@ -23,6 +23,7 @@ from skillopt_dspy.report.data import (
     overview,
     stage_rows,
 )
+from skillopt_dspy.significance import describe_gain
 
 CSS = """
 body{font:14px/1.45 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#1f2328;max-width:1180px;
@@ -129,6 +130,8 @@ def _overview(run: RunData) -> str:
             f"<b>{after['accuracy']:.3f}</b> with it (soft score {before['soft_score']:.3f} → "
             f"{after['soft_score']:.3f})</li>"
         )
+        for measure, gain in test.get("gain", {}).items():  # paired, example by example
+            html += f"<li>Test gain, {escape(measure.replace('_', ' '))}: {escape(describe_gain(gain))}</li>"
     return html + "</ul>"
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from skillopt_dspy.edits import Edit, squash
 from skillopt_dspy.signatures import RULE_TEMPLATE
@@ -45,13 +46,19 @@ def pasted_from(content: str, sources: Sequence[str], min_chars: int = PASTE_MIN
     text = squash(content)
     if len(text) < min_chars:
         return None
-    squashed = [squash(s) for s in sources]
+    squashed = _squashed(tuple(sources))
     for start in range(len(text) - min_chars + 1):
         window = text[start : start + min_chars]
         for i, source in enumerate(squashed):
             if window in source:
                 return i
     return None
+
+
+@lru_cache(maxsize=16)
+def _squashed(sources: tuple[str, ...]) -> tuple[str, ...]:
+    """``sources`` with whitespace squashed, once per step's inputs rather than once per edit checked."""
+    return tuple(squash(s) for s in sources)
 
 
 def small_model_problem(edit: Edit, *, inputs: Sequence[str] = (), task: str = "") -> str | None:

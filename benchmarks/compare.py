@@ -250,16 +250,24 @@ def compare(
     on_row: Any = None,
     progress_every: float = 60.0,
     log_dir: Path | None = None,
+    rescored: tuple[str, ...] = (),
 ) -> list[dict]:
-    """Run each optimizer in turn, score it on the test split, and call ``on_row(rows)`` after each one."""
+    """Run each optimizer in turn, score it on the test split, and call ``on_row(rows)`` after each one.
+
+    ``rescored``: optimizers whose kept rows (from ``done``) are scored on the test split again from their
+    saved instructions instead of being skipped."""
     rows = list(done or [])
     test = ws.splits.get("test") or ws.splits["valid"]
-    base_row = next((r for r in rows if r["optimizer"] == "none" and not r.get("error")), None)
-    baseline = None if base_row is None else base_row["test_accuracy"]
-    base_hard = None if base_row is None else base_row.get("test_hard")
-    base_soft = None if base_row is None else base_row.get("test_soft_scores")
     for name in optimizers:
-        if any(r["optimizer"] == name for r in rows):
+        kept = next((r for r in rows if r["optimizer"] == name), None)
+        if kept is not None and name in rescored:
+            print(f"[{name}] scoring {len(test)} test examples again from its saved instructions", flush=True)
+            rescore(ws, kept, threads)
+            pair_with_none(rows, seed)
+            if on_row is not None:
+                on_row(rows)
+            continue
+        if kept is not None:
             print(f"[{name}] already in the results, skipped (--resume)", flush=True)
             continue
         counter = LMCounter()
@@ -304,18 +312,60 @@ def compare(
                 instructions={n: p.signature.instructions for n, p in program.named_predictors()},
             )
             if name == "none":
-                baseline, base_hard, base_soft = report["accuracy"], report["hard_scores"], report["soft_scores"]
-            row["gain"] = None if baseline is None else round(report["accuracy"] - baseline, 4)
-            if base_hard is not None and name != "none":
-                row["paired_vs_none"] = paired_gain(base_hard, report["hard_scores"], seed=seed)
-            if base_soft is not None and name != "none" and base_soft != base_hard:  # partial credit: test it too
-                row["paired_soft_vs_none"] = paired_gain(base_soft, report["soft_scores"], seed=seed)
+                row["gain"] = 0.0
         rows.append(row)
+        pair_with_none(rows, seed)
         hidden = ("test_hard", "test_soft_scores", "instructions")
         print(json.dumps({k: v for k, v in row.items() if k not in hidden}), flush=True)
         if on_row is not None:
             on_row(rows)
     return rows
+
+
+def pair_with_none(rows: list[dict], seed: int = 0) -> None:
+    """Every row's gain and paired tests against the ``none`` row now in ``rows`` (in place): a row kept by
+    --resume is compared with a rerun baseline, never with the one it was first measured against."""
+    base = next((r for r in rows if r["optimizer"] == "none" and not r.get("error")), None)
+    for row in rows:
+        if row.get("error") or row["optimizer"] == "none":
+            continue
+        for key in ("gain", "paired_vs_none", "paired_soft_vs_none"):
+            row.pop(key, None)
+        if base is None:
+            continue
+        row["gain"] = round(row["test_accuracy"] - base["test_accuracy"], 4)
+        if base.get("test_hard") and row.get("test_hard"):
+            row["paired_vs_none"] = paired_gain(base["test_hard"], row["test_hard"], seed=seed)
+        soft, base_soft = row.get("test_soft_scores"), base.get("test_soft_scores")
+        if soft and base_soft and base_soft != base["test_hard"]:  # partial credit: test it too
+            row["paired_soft_vs_none"] = paired_gain(base_soft, soft, seed=seed)
+
+
+def rescore(ws: Any, row: dict, threads: int) -> None:
+    """Score a kept row's program again on the test split, from the instructions it saved (in place): for
+    per-example scores the row lacks; its previous scores stay under ``rescored``."""
+    program = ws.program.deepcopy()
+    for name, predictor in program.named_predictors():
+        predictor.signature = predictor.signature.with_instructions(row["instructions"][name])
+    test = ws.splits.get("test") or ws.splits["valid"]
+    report = evaluate_skill(
+        program,
+        test,
+        skill=None,
+        metric=ws.metric,
+        lm=ws.lm,
+        adapter=ws.adapter,
+        num_threads=threads,
+        pass_threshold=ws.config.optimizer.pass_threshold,
+    )
+    previous = {k: row.get(k) for k in ("test_accuracy", "test_soft")}
+    row.update(
+        test_accuracy=round(report["accuracy"], 4),
+        test_hard=report["hard_scores"],
+        test_soft_scores=report["soft_scores"],
+        test_soft=round(report["soft_score"], 4),
+        rescored={"on": time.strftime("%Y-%m-%d"), "previous": previous},
+    )
 
 
 def markdown(rows: list[dict], title: str) -> str:
@@ -364,6 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="output path without extension (default benchmarks/results/compare-<task>)")
     parser.add_argument("--log-dir", type=Path, help="keep SkillOpt's run (history, skills, evals) under DIR/skillopt")
     parser.add_argument("--resume", action="store_true", help="keep the rows already in --out; run the others")
+    parser.add_argument(
+        "--rescore",
+        help="with --resume: comma-separated optimizers whose kept rows are scored on the test split again "
+        "from their saved instructions (for per-example scores an older row lacks)",
+    )
     parser.add_argument("--progress-every", type=float, default=60.0, help="seconds between progress lines")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
@@ -380,10 +435,12 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"model.reflection_lm={args.reflection_lm}")
     ws = build(load_config(config_path, overrides=overrides))
     ws.reference_skill = args.reference_skill
+    rescored = tuple(o.strip() for o in (args.rescore or "").split(",") if o.strip())
     if args.optimizers:
         optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
     else:  # every optimizer; the ceiling only where a reference skill exists
         optimizers = [o for o in OPTIMIZERS if o != "reference" or reference_path(ws, args.reference_skill).is_file()]
+    optimizers += [o for o in rescored if o not in optimizers]
     unknown = [o for o in optimizers if o not in OPTIMIZERS]
     if unknown:
         parser.error(f"unknown optimizer(s) {unknown}; choose from {', '.join(OPTIMIZERS)}")
@@ -410,6 +467,13 @@ def main(argv: list[str] | None = None) -> int:
         if not same:
             parser.error(f"--resume: {json_path} was written with other settings; use another --out")
         done = [r for r in old.get("results", []) if not r.get("error")]
+        if old.get("superseded"):  # rows replaced by reruns, kept for the record
+            meta["superseded"] = old["superseded"]
+    if rescored and not args.resume:
+        parser.error("--rescore scores rows kept by --resume: add --resume")
+    missing = [o for o in rescored if not any(r["optimizer"] == o for r in done)]
+    if missing:
+        parser.error(f"--rescore: no row of {', '.join(missing)} in {json_path} to score again")
 
     def write(rows: list[dict]) -> None:
         json_path.write_text(json.dumps({**meta, "results": rows}, indent=2) + "\n")
@@ -425,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         on_row=write,
         progress_every=args.progress_every,
         log_dir=args.log_dir,
+        rescored=rescored,
     )
     write(rows)
     print(markdown(rows, title))

@@ -8,6 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import compare  # noqa: E402
+import pytest  # noqa: E402
 
 from tests.test_cli import write_split_dir  # noqa: E402
 
@@ -74,6 +75,26 @@ def test_the_ceiling_row_paired_tests_and_resume(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "[none] already in the results, skipped (--resume)" in printed
     assert "[reference] already in the results, skipped (--resume)" in printed
+
+    # A kept row is paired with the baseline now in the file, and --rescore scores it again from its saved
+    # instructions (an older row without per-example soft scores gets them); superseded rows stay.
+    data = json.loads(out.with_suffix(".json").read_text())
+    data["results"] = [r for r in data["results"] if r["optimizer"] != "none"]
+    kept = data["results"][0]
+    del kept["test_soft_scores"], kept["paired_vs_none"]
+    kept["test_accuracy"] = 0.5  # what an older measurement said: kept under rescored.previous
+    data["superseded"] = [{"optimizer": "skillopt", "test_accuracy": 0.1}]
+    out.with_suffix(".json").write_text(json.dumps(data))
+    assert compare.main([*args, "--optimizers", "none", "--resume", "--rescore", "reference"]) == 0
+    data = json.loads(out.with_suffix(".json").read_text())
+    rows = {r["optimizer"]: r for r in data["results"]}
+    assert data["superseded"] == [{"optimizer": "skillopt", "test_accuracy": 0.1}]
+    ref = rows["reference"]
+    assert ref["rescored"]["previous"]["test_accuracy"] == 0.5 and ref["test_accuracy"] == 1.0
+    assert len(ref["test_soft_scores"]) == n and ref["paired_vs_none"]["wins"] == n and ref["gain"] == 1.0
+    with pytest.raises(SystemExit):  # nothing to score again: one clear error before any LM call
+        compare.main([*args, "--resume", "--rescore", "gepa"])
+    assert "--rescore: no row of gepa" in capsys.readouterr().err
 
 
 def test_skillopts_run_is_kept_under_log_dir_for_audit(tmp_path):

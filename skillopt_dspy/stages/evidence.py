@@ -6,8 +6,9 @@ and each group opens with what the metric's feedback says about its failures (se
 group). A group can also be shown next to inputs the program solved correctly, of the expected answer and of
 the answer it gave instead (``contrasts``; off by default: the 1.5B reflection model copied their text into
 its rules). A field whose expected values do not repeat in the step's batch (a date, an invoice number) is
-no label to confuse: its failures form one group per field, and the group's feedback summary (clauses
-counted with numbers and quoted values masked) says what they share.
+no label to confuse: its failures are grouped by what the metric's feedback says about them (a clause
+several of them share, numbers and quoted values masked), and each group's feedback summary (clauses
+counted the same way) says what they share.
 
 Every field is shown whole while the prompt fits the reflection LM's context window; when it does not, long
 inputs are cut in the middle first, then the other fields, never below a floor, and the feedback last, so
@@ -136,6 +137,8 @@ def describe_confusion(key: tuple) -> str:
             parts.append(f"the program failed with a {item[1]} error")
         elif item == ("other",):
             parts.append("the metric failed the answer (no single field differs from the expected one)")
+        elif item[0] == "said":  # a clause of feedback the group shares: its summary shows it in full
+            continue
         elif len(item) == 2:
             parts.append(f"`{item[0]}` differs from the expected value")
         else:
@@ -143,17 +146,59 @@ def describe_confusion(key: tuple) -> str:
     return "; ".join(parts)
 
 
-def failure_minibatches(
-    failures: Sequence[Trajectory], size: int, labels: set[str] | None = None
-) -> list[list[Trajectory]]:
-    """Failures ordered so each confusion group stays together (largest first), cut into ``size`` chunks.
+def failure_groups(failures: Sequence[Trajectory], labels: set[str] | None = None) -> dict[tuple, list[Trajectory]]:
+    """Failures by :func:`confusion`; a group with a field of values of its own (``"≠"``: no label names what
+    went wrong) is split further by what the metric said. Failures that share a feedback clause (numbers and
+    quoted values masked, as in :func:`feedback_summary`) which not every failure left in the group says
+    form a group of their own, the most shared clause first; the rest stay together. Wrong dates whose
+    feedback says "day and month are swapped" are then one pattern, and wrong formats another.
 
-    The number of minibatches is ``ceil(len(failures) / size)``, as with plain chunks; a chunk may hold
-    several small groups, each rendered as its own section.
+    Example:
+        >>> from skillopt_dspy.scoring import Score
+        >>> said = ["Day and month are swapped.", "Day and month are swapped.", "Off by 3 days.", "Bad format."]
+        >>> ts = [Trajectory(dspy.Example(d=str(i), date=f"2021-0{i}-01").with_inputs("d"), dspy.Prediction(date="x"),
+        ...       Score(0, 0, f"Expected 2021-0{i}-01. {f}")) for i, f in enumerate(said, 1)]
+        >>> [(k[-1], len(g)) for k, g in failure_groups(ts, labels=set()).items()]
+        [(('said', 'day and month are swapped.'), 2), (('date', '≠'), 2)]
     """
     groups: dict[tuple, list[Trajectory]] = defaultdict(list)
     for t in failures:
         groups[confusion(t, labels)].append(t)
+    out: dict[tuple, list[Trajectory]] = {}
+    for key, members in groups.items():
+        if any(len(item) == 2 and item[1] == "≠" for item in key):
+            said = {id(t): _clause_keys(t.score.feedback) for t in members}
+            out.update(_split_by_feedback(key, members, said))
+        else:
+            out[key] = members
+    return out
+
+
+def _split_by_feedback(key: tuple, members: list[Trajectory], said: dict[int, set[str]]) -> dict[tuple, list]:
+    """``members`` split by the clause most of them (two or more, not all) share, then each part again."""
+    counts: dict[str, int] = defaultdict(int)
+    for t in members:
+        for clause in said[id(t)]:
+            counts[clause] += 1
+    shared = [(n, c) for c, n in counts.items() if 2 <= n < len(members)] if len(members) >= 3 else []
+    if not shared:
+        return {key: members}
+    _, clause = max(shared, key=lambda nc: (nc[0], -len(nc[1]), nc[1]))  # the most said, then the shortest
+    hit = [t for t in members if clause in said[id(t)]]
+    rest = [t for t in members if clause not in said[id(t)]]
+    return {**_split_by_feedback((*key, ("said", clause)), hit, said), **_split_by_feedback(key, rest, said)}
+
+
+def failure_minibatches(
+    failures: Sequence[Trajectory], size: int, labels: set[str] | None = None
+) -> list[list[Trajectory]]:
+    """Failures ordered so each group of :func:`failure_groups` stays together (largest first), cut into
+    ``size`` chunks.
+
+    The number of minibatches is ``ceil(len(failures) / size)``, as with plain chunks; a chunk may hold
+    several small groups, each rendered as its own section.
+    """
+    groups = failure_groups(failures, labels)
     ordered = [t for _, g in sorted(groups.items(), key=lambda kv: (-len(kv[1]), str(kv[0]))) for t in g]
     return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
@@ -219,6 +264,14 @@ def _clause_key(clause: str) -> str:
     return _NUMBER.sub("#", _QUOTED.sub("…", clause.lower())).strip()
 
 
+def _clauses(feedback: str) -> list[str]:
+    return [c.strip() for c in _CLAUSE.split(" ".join(feedback.split())) if c.strip()]
+
+
+def _clause_keys(feedback: str) -> set[str]:
+    return {_clause_key(c) for c in _clauses(feedback)} - {""}
+
+
 def _generalize(wordings: Sequence[str]) -> str:
     """The first wording, with every quoted value that differs between the wordings shown as ``"…"``."""
     first = wordings[0]
@@ -254,11 +307,11 @@ def feedback_summary(members: Sequence[Trajectory], limit: int = 6) -> str:
     said: dict[str, list[str]] = defaultdict(list)  # masked clause -> its wording in each failure that says it
     for t in members:
         seen = set()
-        for clause in _CLAUSE.split(" ".join(t.score.feedback.split())):
+        for clause in _clauses(t.score.feedback):
             key = _clause_key(clause)
             if key and key not in seen:
                 seen.add(key)
-                said[key].append(clause.strip())
+                said[key].append(clause)
     ranked = sorted(said, key=lambda k: -len(said[k]))[:limit]
     return "\n".join(f"- ({len(said[k])} of {len(members)}) {clip_middle(_generalize(said[k]), 300)}" for k in ranked)
 
@@ -270,9 +323,7 @@ def _render_failures(
     contrasts: int,
     labels: set[str] | None,
 ) -> str:
-    groups: dict[tuple, list[Trajectory]] = defaultdict(list)
-    for t in batch:
-        groups[confusion(t, labels)].append(t)
+    groups = failure_groups(batch, labels)
     sections, n = [], 0
     for i, (key, members) in enumerate(groups.items(), 1):
         head = f"## Pattern {i}: {describe_confusion(key)} ({len(members)} example{'s' * (len(members) > 1)})"

@@ -249,3 +249,38 @@ def test_failures_on_values_of_their_own_form_one_group_whose_feedback_is_counte
     ]
     assert label_fields(routed) == {"queue"}
     assert failure_evidence(routed, [], 10_000, labels={"queue"}).count("## Pattern") == 2
+
+
+def test_failures_on_values_of_their_own_are_grouped_by_what_the_feedback_says():
+    from skillopt_dspy.stages.evidence import failure_groups, label_fields
+
+    def traj(i, why):
+        ex = dspy.Example(text=f"text {i}", date=f"2021-04-{i:02d}").with_inputs("text")
+        return Trajectory(
+            ex, dspy.Prediction(date=f"2021-{i:02d}-04"), Score(0.0, 0.0, f"Expected 2021-04-{i:02d}. {why}")
+        )
+
+    swapped = [traj(i, f"Day and month are swapped: day {i}.") for i in (1, 2, 3)]
+    formats = [traj(i, "The answer must be YYYY-MM-DD.") for i in (5, 6)]
+    odd = [traj(9, "Off by 3 days.")]
+    failures = [formats[0], swapped[0], odd[0], swapped[1], formats[1], swapped[2]]
+    assert label_fields(failures) == set()
+    groups = failure_groups(failures, labels=set())
+    assert [len(g) for g in groups.values()] == [3, 2, 1]  # the most shared clause first; the rest together
+    assert next(iter(groups))[-1] == ("said", "day and month are swapped: day #.")
+    # Minibatches keep each group together, largest first; each group is its own pattern in the evidence.
+    first, second = minibatches(failures, 3, seed=0, labels=set())
+    assert first[1] == swapped and second[1] == [*formats, *odd]
+    assert len(failure_groups([formats[0], *odd], labels=set())) == 1  # two failures: too few to split
+    text = failure_evidence(failures, [], budget_chars=10_000, labels=set())
+    assert text.count("## Pattern") == 3
+    assert "## Pattern 1: `date` differs from the expected value (3 examples)\n\n" in text
+    assert "What the feedback says about these failures:\n- (3 of 3) Expected 2021-04-01.\n- (3 of 3) Day and" in text
+    # A label's confusions are not split by feedback: they already name what went wrong.
+    routed = [
+        Trajectory(
+            dspy.Example(t=str(i), queue="billing").with_inputs("t"), dspy.Prediction(queue="general"), Score(0, 0, why)
+        )
+        for i, why in enumerate(["A refund.", "A refund.", "An invoice.", "An invoice."])
+    ]
+    assert len(failure_groups(routed, labels={"queue"})) == 1

@@ -374,6 +374,7 @@ def markdown(rows: list[dict], title: str) -> str:
         "| test soft | metric calls | LM calls | tokens | wall s |"
     )
     lines = [f"### {title}", "", head, "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = sorted(rows, key=lambda r: OPTIMIZERS.index(r["optimizer"]))  # a rerun row keeps its place
     for r in rows:
         if r.get("error"):
             error = " ".join(r["error"].split())[:80].replace("|", "/")

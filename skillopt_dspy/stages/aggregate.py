@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import dspy
 
 from skillopt_dspy.edits import Edit, Patch, apply_edits
+from skillopt_dspy.guards import cut_loop
 from skillopt_dspy.lm.adapter import json_adapter
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.signatures import AggregateEdits, for_empty_skill
@@ -87,6 +88,7 @@ def _merge_group(
         support = sum(s.support for s in sources) or 1
         source = "failure" if not sources or any(s.source == "failure" for s in sources) else sources[0].source
         fields = m.model_dump(exclude={"merged_from"})
+        fields["content"] = cut_loop(fields["content"])
         merged = Edit(**fields, support=support, source=source)
         broken = _cannot_apply(skill, merged)
         if broken and sources:  # the merge turned proposals into an edit that cannot apply: keep them instead

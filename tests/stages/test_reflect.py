@@ -4,7 +4,7 @@ import dspy
 
 from skillopt_dspy import SkillOpt
 from skillopt_dspy.budget import Usage
-from skillopt_dspy.edits import Edit, RejectedEdit
+from skillopt_dspy.edits import Edit, Patch, RejectedEdit
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.scoring import Score
 from skillopt_dspy.stages.evidence import failure_evidence, success_evidence
@@ -284,3 +284,37 @@ def test_failures_on_values_of_their_own_are_grouped_by_what_the_feedback_says()
         for i, why in enumerate(["A refund.", "A refund.", "An invoice.", "An invoice."])
     ]
     assert len(failure_groups(routed, labels={"queue"})) == 1
+
+
+def test_an_edit_whose_text_loops_keeps_one_copy():
+    from skillopt_dspy.stages.aggregate import aggregate
+
+    looped = "Totals are plain numbers: total='183.43', currency='GBP', " + "total='183.43', currency='GBP', " * 20
+    edit = {"op": "add", "target": "", "content": looped[:600], "rationale": "r"}
+    usage = Usage()
+    with Runner(1, usage) as runner:
+        patches = reflect(
+            [traj("apple", "alpha", "beta")],
+            skill="",
+            task="",
+            edit_budget=2,
+            rejected=[],
+            memory="",
+            lm=fake_lm(lambda call: {"failure_summary": "s", "edits": [edit]}),
+            runner=runner,
+            minibatch_size=4,
+        )
+        assert [e.content for e in patches[0].edits] == ["Totals are plain numbers: total='183.43', currency='GBP'"]
+        other = Patch(edits=[Edit(op="add", content="Dates are ISO.", source="failure")], source="failure")
+        merged = aggregate(
+            [*patches, other],
+            skill="",
+            task="",
+            edit_budget=2,
+            memory="",
+            lm=(merger := fake_lm(lambda call: {"edits": [{**edit, "merged_from": [1, 2]}]})),
+            runner=runner,
+        )
+    assert len(engine_of(merger).calls) == 1  # the merge's own looped text is cut too
+    assert [e.content for e in merged.edits] == ["Totals are plain numbers: total='183.43', currency='GBP'"]
+    assert usage.faults == {}

@@ -40,6 +40,7 @@ class StepRecord:
     seconds: float = 0.0
     stages: dict = field(default_factory=dict)
     candidate: int | None = None
+    retried: str = ""  # why the step's reflection was asked a second time (see guards.echoed_rejected)
 
     @property
     def applied(self) -> list[dict]:

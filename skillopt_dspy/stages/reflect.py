@@ -95,8 +95,11 @@ def reflect(
     contrasts: int = 0,
     seed: int = 0,
     errors: list[str] | None = None,
+    rejected_note: str | None = None,
 ) -> list[Patch]:
     """Propose one :class:`Patch` per minibatch (failed calls yield none and are counted in ``runner.usage``).
+
+    ``rejected_note``: shown instead of ``rejected`` (see :func:`skillopt_dspy.guards.echoed_rejected`).
 
     Example:
         >>> patches = reflect(trajs, skill="", task=describe_task(program), edit_budget=4, rejected=[],
@@ -109,7 +112,7 @@ def reflect(
         "task": task or "(not described)",
         "skill": skill or "(empty: no rules yet)",
         "edit_budget": edit_budget,
-        "rejected_edits": format_rejected(rejected),
+        "rejected_edits": format_rejected(rejected) if rejected_note is None else rejected_note,
         "optimizer_memory": memory or "(none yet)",
     }
     fixed = "\n".join(str(v) for v in common.values()) + (ReflectFailures.instructions or "")

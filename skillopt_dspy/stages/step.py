@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from skillopt_dspy.budget import StageMeter
 from skillopt_dspy.candidates import add_candidate, index_of, settle
-from skillopt_dspy.edits import ApplyResult, Edit, RejectedEdit
+from skillopt_dspy.edits import ApplyResult, Edit, Patch, RejectedEdit
+from skillopt_dspy.guards import REJECTED_WITHHELD, echoed_rejected
 from skillopt_dspy.results import StepRecord
 from skillopt_dspy.schedule import edit_budget
 from skillopt_dspy.scoring import gate_value
@@ -113,24 +114,39 @@ def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
         "lm": trainer.reflection_lm,
     }
     rejected = [r for r in state.rejected if r.epoch == epoch]  # the buffer is reset each epoch
-    patches = reflect(
-        trajectories,
-        rejected=rejected,
-        runner=trainer.runner,
-        minibatch_size=trainer.s.minibatch_size,
-        contrasts=trainer.s.contrast_examples,
-        seed=trainer.s.seed + step,
-        errors=errors,
-        **common,
-    )
-    meter.lap("reflect")
-    merged = aggregate(patches, runner=trainer.runner, fan_in=trainer.s.aggregate_fan_in, errors=errors, **common)
-    meter.lap("aggregate")
     inputs = ["\n".join(str(v) for v in ex.inputs().values()) for ex in batch]
-    selection, candidate = _fresh_candidate(
-        state, merged.edits, budget, [r.edit for r in rejected], inputs=inputs, task=trainer.task
-    )
-    meter.lap("select + update")
+
+    def propose(note: str | None = None) -> tuple[list[Patch], Patch, Selection, ApplyResult]:
+        patches = reflect(
+            trajectories,
+            rejected=rejected,
+            runner=trainer.runner,
+            minibatch_size=trainer.s.minibatch_size,
+            contrasts=trainer.s.contrast_examples,
+            seed=trainer.s.seed + step,
+            errors=errors,
+            rejected_note=note,
+            **common,
+        )
+        meter.lap("reflect")
+        merged = aggregate(patches, runner=trainer.runner, fan_in=trainer.s.aggregate_fan_in, errors=errors, **common)
+        meter.lap("aggregate")
+        selection, candidate = _fresh_candidate(
+            state, merged.edits, budget, [r.edit for r in rejected], inputs=inputs, task=trainer.task
+        )
+        meter.lap("select + update")
+        return patches, merged, selection, candidate
+
+    patches, merged, selection, candidate = propose()
+    retried = ""
+    proposed = [e for p in patches for e in p.edits]
+    if echoed_rejected(proposed, [r.edit for r in rejected], candidate.applied):
+        retried = "the proposals repeated edits rejected this epoch, nothing new: asked again with the hint withheld"
+        logger.info("step %d: %s", step + 1, retried)
+        first_dropped = selection.dropped
+        patches, merged, selection, candidate = propose(REJECTED_WITHHELD)
+        proposed += [e for p in patches for e in p.edits]
+        selection = Selection(selection.selected, first_dropped + selection.dropped, selection.over_budget)
     decision, index = None, None
     if candidate.applied:
         if trainer.run_dir is not None:
@@ -171,7 +187,7 @@ def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
         edit_budget=budget,
         batch=tuple(batch_ids),
         train_score=train_score,
-        proposed=tuple(e.model_dump() for p in patches for e in p.edits),
+        proposed=tuple(e.model_dump() for e in proposed),
         aggregated=tuple(e.model_dump() for e in merged.edits),
         selected=tuple(e.model_dump() for e in selection.selected),
         dropped=tuple({"edit": e.model_dump(), "reason": why} for e, why in selection.dropped),
@@ -185,6 +201,7 @@ def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
         seconds=time.perf_counter() - started,
         stages=meter.totals,
         candidate=index,
+        retried=retried,
     )
     if decision:
         gate_text = decision.reason

@@ -318,3 +318,39 @@ def test_an_edit_whose_text_loops_keeps_one_copy():
     assert len(engine_of(merger).calls) == 1  # the merge's own looped text is cut too
     assert [e.content for e in merged.edits] == ["Totals are plain numbers: total='183.43', currency='GBP'"]
     assert usage.faults == {}
+
+
+def test_a_step_whose_analysts_only_echo_a_rejected_edit_asks_again_without_the_hint(tmp_path):
+    from skillopt_dspy.guards import REJECTED_WITHHELD
+    from tests.fakes import HARMFUL, WordGroup, target_handler
+
+    rules = rule_reflector()
+
+    def echoing(call):  # a small analyst: proposes a harmful rule, then copies it from the rejected-edit hint
+        shown = call.inputs.get("rejected_edits")
+        if shown is None or shown == REJECTED_WITHHELD:  # aggregation, slow update, or the hint withheld
+            return rules(call)
+        return {"failure_summary": "be bold", "edits": [{"op": "add", "target": "Rules", "content": HARMFUL}]}
+
+    reflection = fake_lm(echoing, name="fake/reflect")
+    opt = SkillOpt(
+        metric=group_metric,
+        reflection_lm=reflection,
+        batch_size=6,
+        epochs=1,
+        progress=False,
+        use_slow_update=False,
+        use_meta_skill=False,
+        gate_test="strict",  # three validation words: too few for the paired test
+        log_dir=tmp_path,
+    )
+    with dspy.context(lm=fake_lm(target_handler, name="fake/target")):
+        compiled = opt.compile(
+            WordGroup(), trainset=ex("apple bird cat ink jar kite".split() * 2), valset=ex("axe bee cup".split())
+        )
+    first, second = compiled.detailed_results.history[:2]
+    assert not first.accepted and not first.retried and [e["content"] for e in first.applied] == [HARMFUL]
+    assert second.retried.startswith("the proposals repeated edits rejected this epoch") and second.accepted
+    assert HARMFUL in [e["content"] for e in second.proposed] and HARMFUL not in compiled.detailed_results.best_skill
+    shown = [c.inputs.get("rejected_edits") for c in engine_of(reflection).calls]
+    assert REJECTED_WITHHELD in shown

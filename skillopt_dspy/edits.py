@@ -87,7 +87,10 @@ class RejectedEdit(BaseModel):
             return f"- {self.edit.describe()} [step {self.step + 1}: {why}]"
         if self.incumbent_score is None or self.candidate_score is None:
             return f"- {self.edit.describe()}"
-        verdict = "tied" if self.candidate_score == self.incumbent_score else "fell"
+        if self.candidate_score > self.incumbent_score:  # the paired gate can turn down a rise it cannot trust
+            verdict = "rose, not significantly:"
+        else:
+            verdict = "tied" if self.candidate_score == self.incumbent_score else "fell"
         scores = f"{self.incumbent_score:.3f} -> {self.candidate_score:.3f}"
         return f"- {self.edit.describe()} [step {self.step + 1}: {self.scored_on} {verdict} {scores}]"
 

@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skillopt_dspy.edits import Edit, apply_edits, find_target
+from skillopt_dspy.edits import Edit, RejectedEdit, apply_edits, find_target
 from skillopt_dspy.skill import protected_regions, write_region
 
 SKILL = "# Rules\n- Answer with the label only.\n- Be brief.\n\n## Dates\n- Use ISO dates.\n"
@@ -150,3 +150,16 @@ def test_property_a_skipped_edit_leaves_the_text_unchanged(text, edit):
         assert out.text == text
     else:
         assert out.text != text
+
+
+def test_a_rejected_edit_says_how_its_scores_moved_a_rise_the_gate_could_not_trust_included():
+    edit = Edit(op="add", content="- Refunds over 100 go to escalations.")
+    said = [
+        RejectedEdit(edit=edit, step=0, incumbent_score=old, candidate_score=new).describe()
+        for old, new in ((0.5, 0.25), (0.5, 0.5), (0.042, 0.208))
+    ]
+    assert [s.split("[step 1: ")[1] for s in said] == [
+        "validation fell 0.500 -> 0.250]",
+        "validation tied 0.500 -> 0.500]",
+        "validation rose, not significantly: 0.042 -> 0.208]",  # measured: racing stopped a paired loser ahead
+    ]

@@ -158,7 +158,11 @@ def train(args: argparse.Namespace) -> int:
             with_skill = _evaluate(ws, "test", result.best_skill)
         else:  # nothing was accepted: the same program as without a skill
             with_skill = {**without, "reused": "the best skill is empty: same program as without_skill"}
-        summary["test"] = {"without_skill": without, "with_skill": with_skill, "gain": test_gain(without, with_skill)}
+        summary["test"] = {
+            "without_skill": without,
+            "with_skill": with_skill,
+            "gain": gain_on_test(without, with_skill),
+        }
     summary["total_wall_time_s"] = time.perf_counter() - started
     summary["config"] = config.model_dump(mode="json")
     if config.ignored_keys:
@@ -169,7 +173,7 @@ def train(args: argparse.Namespace) -> int:
     return 130 if interrupted else 1 if failed else 0
 
 
-def test_gain(without: dict[str, Any], with_skill: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+def gain_on_test(without: dict[str, Any], with_skill: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     """The skill's gain on the test split, paired example by example (sign test, bootstrap interval):
     accuracy from the pass/fail outcomes, and the soft score when it differs from them (partial credit)."""
     gain = {"accuracy": paired_gain(without["hard_scores"], with_skill["hard_scores"], seed=seed)}

@@ -287,7 +287,11 @@ def two_workers_share_one_study(tmp_path: Path, url: str, study_name: str) -> No
         assert [json.loads(a)["trial"] for a in attempts] == [t.number]
         assert steps_in(log_dir / f"trial-{t.number}") == [0, 1, 2]
     assert len({t.user_attrs["worker"] for t in ran}) == 2
-    assert (log_dir / "best_skill.md").read_text().count("Words starting") >= 8
+    # The files name the study's best trial, whichever worker wrote last (how much a trial learns depends on
+    # the learning rates the two samplers happened to draw: it is no check of the files).
+    best = study.best_trial.number
+    assert (log_dir / "best_skill.md").read_text() == (log_dir / f"trial-{best}" / "best_skill.md").read_text()
+    assert (log_dir / "best_skill.md").read_text().count("Words starting") >= 3
 
 
 def test_two_worker_processes_share_one_sqlite_study(tmp_path):

@@ -257,12 +257,12 @@ def compare(
     ``rescored``: optimizers whose kept rows (from ``done``) are scored on the test split again from their
     saved instructions instead of being skipped."""
     rows = list(done or [])
-    test = ws.splits.get("test") or ws.splits["valid"]
+    test = test_split(ws)
     for name in optimizers:
         kept = next((r for r in rows if r["optimizer"] == name), None)
         if kept is not None and name in rescored:
             print(f"[{name}] scoring {len(test)} test examples again from its saved instructions", flush=True)
-            rescore(ws, kept, threads)
+            rescore(ws, kept, threads, progress_every)
             pair_with_none(rows, seed)
             if on_row is not None:
                 on_row(rows)
@@ -287,24 +287,9 @@ def compare(
         wall = time.perf_counter() - start
         row: dict[str, Any] = {"optimizer": name, "wall_time_s": round(wall, 1), "error": error}
         if program is not None:
-            scored = CountingMetric(ws.metric)
             print(f"[{name}] scoring {len(test)} test examples", flush=True)
-            with Progress(name, scored, None, len(test), progress_every):
-                report = evaluate_skill(
-                    program,
-                    test,
-                    skill=None,
-                    metric=scored,
-                    lm=ws.lm,
-                    adapter=ws.adapter,
-                    num_threads=threads,
-                    pass_threshold=ws.config.optimizer.pass_threshold,
-                )
             row.update(
-                test_accuracy=round(report["accuracy"], 4),
-                test_hard=report["hard_scores"],
-                test_soft_scores=report["soft_scores"],
-                test_soft=round(report["soft_score"], 4),
+                **test_scores(ws, program, threads, name, progress_every),
                 metric_calls=metric.calls,
                 lm_calls=sum(counter.calls.values()),
                 tokens=sum(counter.tokens.values()),
@@ -341,29 +326,43 @@ def pair_with_none(rows: list[dict], seed: int = 0) -> None:
             row["paired_soft_vs_none"] = paired_gain(base_soft, soft, seed=seed)
 
 
-def rescore(ws: Any, row: dict, threads: int) -> None:
+def test_split(ws: Any) -> list:
+    """The examples every row is scored on: the test split, else the validation split."""
+    return ws.splits.get("test") or ws.splits["valid"]
+
+
+def test_scores(ws: Any, program: Any, threads: int, name: str, progress_every: float) -> dict[str, Any]:
+    """A row's test fields: ``program`` as it is, scored on :func:`test_split` with progress lines."""
+    scored = CountingMetric(ws.metric)
+    test = test_split(ws)
+    with Progress(name, scored, None, len(test), progress_every):
+        report = evaluate_skill(
+            program,
+            test,
+            skill=None,
+            metric=scored,
+            lm=ws.lm,
+            adapter=ws.adapter,
+            num_threads=threads,
+            pass_threshold=ws.config.optimizer.pass_threshold,
+        )
+    return {
+        "test_accuracy": round(report["accuracy"], 4),
+        "test_hard": report["hard_scores"],
+        "test_soft_scores": report["soft_scores"],
+        "test_soft": round(report["soft_score"], 4),
+    }
+
+
+def rescore(ws: Any, row: dict, threads: int, progress_every: float = 60.0) -> None:
     """Score a kept row's program again on the test split, from the instructions it saved (in place): for
     per-example scores the row lacks; its previous scores stay under ``rescored``."""
     program = ws.program.deepcopy()
     for name, predictor in program.named_predictors():
         predictor.signature = predictor.signature.with_instructions(row["instructions"][name])
-    test = ws.splits.get("test") or ws.splits["valid"]
-    report = evaluate_skill(
-        program,
-        test,
-        skill=None,
-        metric=ws.metric,
-        lm=ws.lm,
-        adapter=ws.adapter,
-        num_threads=threads,
-        pass_threshold=ws.config.optimizer.pass_threshold,
-    )
     previous = {k: row.get(k) for k in ("test_accuracy", "test_soft")}
     row.update(
-        test_accuracy=round(report["accuracy"], 4),
-        test_hard=report["hard_scores"],
-        test_soft_scores=report["soft_scores"],
-        test_soft=round(report["soft_score"], 4),
+        **test_scores(ws, program, threads, row["optimizer"], progress_every),
         rescored={"on": time.strftime("%Y-%m-%d"), "previous": previous},
     )
 

@@ -317,13 +317,11 @@ def feedback_summary(members: Sequence[Trajectory], limit: int = 6) -> str:
 
 
 def _render_failures(
-    batch: Sequence[Trajectory],
+    groups: dict[tuple, list[Trajectory]],
     successes: Sequence[Trajectory],
     limits: tuple[int, int],
     contrasts: int,
-    labels: set[str] | None,
 ) -> str:
-    groups = failure_groups(batch, labels)
     sections, n = [], 0
     for i, (key, members) in enumerate(groups.items(), 1):
         head = f"## Pattern {i}: {describe_confusion(key)} ({len(members)} example{'s' * (len(members) > 1)})"
@@ -371,7 +369,8 @@ def failure_evidence(
 ) -> str:
     """The failure analyst's evidence: confusion sections (with ``contrasts`` solved inputs per answer),
     fitted to ``budget_chars``; ``labels`` as for :func:`confusion`."""
-    return _fit(lambda limits: _render_failures(batch, successes, limits, contrasts, labels), budget_chars)
+    groups = failure_groups(batch, labels)  # once: the render below runs again for each cut of the limits
+    return _fit(lambda limits: _render_failures(groups, successes, limits, contrasts), budget_chars)
 
 
 def success_evidence(batch: Sequence[Trajectory], budget_chars: int) -> str:

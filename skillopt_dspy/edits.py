@@ -52,16 +52,19 @@ class Edit(BaseModel):
         """A normalized identity used to find duplicates and previously rejected edits."""
         return "\x1f".join([self.op, squash(self.target), squash(self.content)])
 
-    def describe(self) -> str:
-        """A one-line human-readable form, used in prompts and logs."""
+    def describe(self, clip: int = 160) -> str:
+        """A one-line human-readable form, used in prompts and logs; ``clip``: the most content shown."""
         target = _clip(self.target, 80)
-        content = _clip(self.content, 160)
+        content = _clip(self.content, clip)
         if self.op == "delete":
             return f'delete "{target}"'
         if self.op == "add":
             where = f'under "{target}"' if target else "at the end"
             return f'add {where}: "{content}"'
         return f'{self.op} "{target}" -> "{content}"'
+
+
+HINT_CLIP = 400  # the most characters of a rejected edit's content the reflection prompt shows
 
 
 class RejectedEdit(BaseModel):
@@ -81,18 +84,21 @@ class RejectedEdit(BaseModel):
     scored_on: str = "validation"  # or "training batch": the batch check turned the candidate down
 
     def describe(self) -> str:
-        """The edit and its scores on one line, for the reflection prompt."""
+        """The edit and its scores on one line, for the reflection prompt.
+
+        The content is shown whole up to ``HINT_CLIP`` characters: the 1.5B analysts copied edits clipped
+        with "…" into new proposals, clip mark and score annotation included."""
         if self.incumbent_score is not None and self.candidate_score is None:  # racing stopped it before a call
             why = f"not scored, validation {self.incumbent_score:.3f} cannot be beaten"
-            return f"- {self.edit.describe()} [step {self.step + 1}: {why}]"
+            return f"- {self.edit.describe(HINT_CLIP)} [step {self.step + 1}: {why}]"
         if self.incumbent_score is None or self.candidate_score is None:
-            return f"- {self.edit.describe()}"
+            return f"- {self.edit.describe(HINT_CLIP)}"
         if self.candidate_score > self.incumbent_score:  # the paired gate can turn down a rise it cannot trust
             verdict = "rose, not significantly:"
         else:
             verdict = "tied" if self.candidate_score == self.incumbent_score else "fell"
         scores = f"{self.incumbent_score:.3f} -> {self.candidate_score:.3f}"
-        return f"- {self.edit.describe()} [step {self.step + 1}: {self.scored_on} {verdict} {scores}]"
+        return f"- {self.edit.describe(HINT_CLIP)} [step {self.step + 1}: {self.scored_on} {verdict} {scores}]"
 
 
 class Patch(BaseModel):

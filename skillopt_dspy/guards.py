@@ -4,10 +4,12 @@ Measured on the embedded 0.5B and 1.5B models: they copy text from the reflectio
 (once the worked example of another task, now possibly the rule template's placeholders; whole invoices
 from the evidence; the task's field list) and answer with bare fragments (a single label as a "rule").
 Each guard here drops only what no capable model writes — a literal copy of the prompt's template, a
-one-word addition, or a long verbatim stretch of an example's input or of the task description — so a
-valid edit is never lost; every drop keeps its reason in the step's history. One repairs instead of
-dropping: an edit's text that ends in a decoding loop (one clause again and again up to the schema's length
-limit) keeps a single copy (:func:`cut_loop`, applied where reflect and aggregate read the LM's edits).
+one-word addition, a long verbatim stretch of an example's input or of the task description, an edit that
+ends where the rejected-edit hint clipped it with "…" — so a valid edit is never lost; every drop keeps its
+reason in the step's history. Two repair instead of dropping, where reflect and aggregate read the LM's
+edits: an edit's text that ends in a decoding loop (one clause again and again up to the schema's length
+limit) keeps a single copy (:func:`cut_loop`), and copies of the hint's score annotations are taken out
+(:func:`strip_hint_marks`).
 
 Example:
     >>> from skillopt_dspy.edits import Edit
@@ -97,6 +99,32 @@ def _boundary(text: str, end: int, unit: int) -> int:
     return end
 
 
+# The rejected-edit hint's annotation, "[step 3: validation fell 0.500 -> 0.400]", whole or cut off at the end.
+_HINT_MARK = re.compile(r"\s*\[step \d+:[^\]]*(?:\]|$)")
+# The clip mark of a shortened edit in the hint, where the text ends: "... asks for a refund of…".
+_CLIPPED_END = re.compile(r"\w…[\s'\".,;:!?)]*$")
+
+
+def strip_hint_marks(text: str) -> str:
+    """``text`` without copies of the rejected-edit hint's score annotations.
+
+    Measured on the 1.5B model (ticket routing): analysts proposed rejected edits again with their
+    annotations, "... [step 1: validation fell 0.042 -> 0.208] [step 2: ...", up to the length limit. No rule
+    says "[step N: ...]"; what is left is what the model meant, and an exact repeat is then known as one.
+
+    Example:
+        >>> strip_hint_marks("Refunds go to billing. [step 1: validation fell 0.042 -> 0.208] [step 2: valid")
+        'Refunds go to billing.'
+    """
+    return _HINT_MARK.sub("", text).strip() if "[step " in text else text
+
+
+def repaired(text: str) -> str:
+    """An edit's text as the LM meant it: hint annotations out (:func:`strip_hint_marks`), a loop cut
+    (:func:`cut_loop`). Where reflect and aggregate read the LM's edits."""
+    return cut_loop(strip_hint_marks(text))
+
+
 @lru_cache(maxsize=16)
 def _squashed(sources: tuple[str, ...]) -> tuple[str, ...]:
     """``sources`` with whitespace squashed, once per step's inputs rather than once per edit checked."""
@@ -116,6 +144,8 @@ def small_model_problem(edit: Edit, *, inputs: Sequence[str] = (), task: str = "
         return "copied the prompt's rule template with its placeholders, not a rule learned from this batch"
     if edit.op in ("add", "insert_after") and len(re.findall(r"\w+", edit.content)) < 2:
         return "a fragment, not a rule: one word added"
+    if _CLIPPED_END.search(edit.content):
+        return "copied an edit the rejected-edit hint showed shortened: it ends where the hint cut it, at '…'"
     if pasted_from(edit.content, inputs) is not None:
         return f"pasted {PASTE_MIN_CHARS}+ characters of an example's input, not a rule"
     if task and pasted_from(edit.content, [task]) is not None:

@@ -5,8 +5,12 @@ The failure analysts' patches are merged first, then the success analysts', each
 ``fan_in`` patches in parallel, then the merged results, until one is left); a final merge joins the two
 and, where they conflict, keeps the failure side (it fixes errors; the success side only writes down what
 already works). Support of a merged
-edit is the sum of the support of the proposals it names in ``merged_from``, computed here rather than
-trusted from the LM. A merge call that fails falls back to the deduplicated union (counted as an
+edit is the sum of the support of the proposals it names in ``merged_from`` and says the same thing as
+(:func:`credit`), computed here rather than trusted from the LM: each proposal is counted once, and a
+proposal the merger named but did not keep the sense of stays as it was. A merged edit that glues distinct
+proposals together (measured on the 1.5B merger: "payment dispute -> escalations" and "signing in ->
+account_access" became one rule requiring both, with a support of 24 from 11 proposals) gives way to the
+proposals it merged. A merge call that fails falls back to the deduplicated union (counted as an
 ``aggregate_error`` fault), so no proposal is lost to a malformed answer; a merged edit that cannot apply
 to the skill (a ``replace`` whose target is not in it: a 1.5B merger turned nine additions to an empty
 skill into two such edits) is replaced by the proposals it merged. On an empty skill the merger, like the
@@ -16,12 +20,13 @@ analysts, can only write ``add`` edits (schema-constrained).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 
 import dspy
 
 from skillopt_dspy.edits import Edit, Patch, apply_edits
-from skillopt_dspy.guards import cut_loop
+from skillopt_dspy.guards import repaired
 from skillopt_dspy.lm.adapter import json_adapter
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.signatures import AggregateEdits, for_empty_skill
@@ -82,21 +87,97 @@ def _merge_group(
         if errors is not None:
             errors.append(message)
         return edits
-    result = []
+    result: list[Edit] = []
+    credited: set[int] = set()  # proposals counted in a merged edit's support: each once
+    named: set[int] = set()  # proposals some merged edit names in merged_from
     for m in out.edits or []:
-        sources = [edits[i - 1] for i in dict.fromkeys(m.merged_from) if 1 <= i <= len(edits)]
+        claimed = [i - 1 for i in dict.fromkeys(m.merged_from) if 1 <= i <= len(edits) and i - 1 not in credited]
+        named.update(claimed)
+        fields = m.model_dump(exclude={"merged_from"})
+        fields["content"] = repaired(fields["content"])
+        counted, glued = credit(Edit(**fields), [edits[i] for i in claimed])
+        sources = [edits[claimed[k]] for k in counted]
         support = sum(s.support for s in sources) or 1
         source = "failure" if not sources or any(s.source == "failure" for s in sources) else sources[0].source
-        fields = m.model_dump(exclude={"merged_from"})
-        fields["content"] = cut_loop(fields["content"])
         merged = Edit(**fields, support=support, source=source)
-        broken = _cannot_apply(skill, merged)
-        if broken and sources:  # the merge turned proposals into an edit that cannot apply: keep them instead
-            logger.info("a merged edit cannot apply (%s); kept the %d proposals it merged", broken, len(sources))
-            result.extend(sources)
+        broken = glued or _cannot_apply(skill, merged)
+        if broken and claimed:  # the merge made an edit that cannot apply or glues rules: keep the proposals
+            logger.info("a merged edit %s; kept the %d proposals it merged", broken, len(claimed))
+            result.extend(edits[i] for i in claimed)
+            credited.update(claimed)
         else:
             result.append(merged)
+            credited.update(claimed[k] for k in counted)
+    # named but not credited: the merger meant to merge them and lost their sense; they stay as they were
+    result.extend(edits[i] for i in sorted(named - credited))
     return dedupe(result)
+
+
+_STOPWORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "a an the is are be been should must will to of and or in on for it its if then this that these those "
+        "with as by at from when any all not no do does about into than so",
+    )
+)
+
+
+def words(text: str) -> set[str]:
+    """The content words of ``text``: lower-cased, stop words out, a plural ``s`` cut (the unit of :func:`credit`).
+
+    Example:
+        >>> sorted(words("When the ticket mentions payment disputes, route it to 'escalations'."))
+        ['dispute', 'escalation', 'mention', 'payment', 'route', 'ticket']
+    """
+    out = set()
+    for w in re.findall(r"\w+", text.lower()):
+        if w in _STOPWORDS:
+            continue
+        out.add(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
+    return out
+
+
+SAME_SENSE = 0.5  # Jaccard similarity of content words at which two proposals say the same thing
+GLUED_WORDS = 2  # words a merged edit may take from proposals unlike its main one before it counts as glued
+
+
+def credit(merged: Edit, sources: Sequence[Edit]) -> tuple[list[int], str | None]:
+    """Which of ``sources`` (the proposals a merged edit names) it counts, and why it is glue, if it is. Pure.
+
+    The main source is the one sharing most words with the merged edit; the others count only if they say
+    the same thing as it (content-word Jaccard >= ``SAME_SENSE``). A merged edit that takes
+    ``GLUED_WORDS`` or more words found only in the proposals it does not count glued distinct rules into
+    one (a conjunction no input satisfies); the caller keeps the proposals instead. A rewrite of one
+    proposal in other words, or a merge of paraphrases, is credited as before.
+
+    Example:
+        >>> from skillopt_dspy.edits import Edit
+        >>> a = Edit(op="add", content="When the ticket mentions a payment dispute, the queue is escalations.")
+        >>> b = Edit(op="add", content="When the customer cannot sign in, the queue is account_access.")
+        >>> credit(Edit(op="add", content="Payment disputes go to escalations."), [a])
+        ([0], None)
+        >>> glue = Edit(op="add", content="When the ticket mentions a payment dispute and the customer cannot "
+        ...             "sign in, the queue is escalations.")
+        >>> credit(glue, [a, b])[1]
+        "glues distinct proposals together (took 'cannot', 'customer', 'sign' from ones it does not say)"
+    """
+    if not sources:
+        return [], None
+    mine = words(merged.content)
+    each = [words(s.content) for s in sources]
+    main = max(range(len(sources)), key=lambda k: len(each[k] & mine))
+    counted = [k for k in range(len(sources)) if k == main or _jaccard(each[k], each[main]) >= SAME_SENSE]
+    own = set().union(*(each[k] for k in counted))
+    foreign = set().union(*(each[k] for k in range(len(sources)) if k not in counted)) - own
+    taken = sorted(mine & foreign)
+    if len(taken) >= GLUED_WORDS:
+        shown = ", ".join(repr(w) for w in taken[:4])
+        return counted, f"glues distinct proposals together (took {shown} from ones it does not say)"
+    return counted, None
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 1.0
 
 
 def _cannot_apply(skill: str, edit: Edit) -> str | None:

@@ -84,3 +84,55 @@ def test_on_an_empty_skill_the_merger_can_only_add():
     assert field.annotation == list[MergedAddition]
     op = MergedAddition.model_json_schema()["properties"]["op"]
     assert op.get("const") == "add" or op.get("enum") == ["add"]
+
+
+# Proposals of the 1.5B analysts at the first step of a ticket-routing run, and the edit its merger made.
+DISPUTE = "When the ticket mentions a payment dispute, the queue should be 'escalations'."
+SIGN_IN = (
+    "When the ticket is about signing in (login, password, 2FA, SSO or a locked account), "
+    "the queue should be 'account_access'."
+)
+ENT = "When the account id starts with 'ENT-', the queue should be 'priority_support'."
+GLUED = (
+    "When the ticket mentions a payment dispute, the ticket is about signing in (login, password, 2FA, SSO or a "
+    "locked account), and the ticket asks for a refund of €962, then the queue should be 'escalations'."
+)
+
+
+def merge_with(answer, patches):
+    lm = fake_lm(lambda call: {"edits": answer})
+    with Runner(2, Usage()) as runner:
+        return aggregate(patches, skill="", edit_budget=4, memory="", lm=lm, runner=runner).edits
+
+
+def test_a_merged_edit_that_glues_distinct_proposals_gives_way_to_them():
+    patches = [Patch(edits=[add(DISPUTE), add(SIGN_IN)]), Patch(edits=[add(SIGN_IN), add(ENT)])]
+    # numbered after dedupe: 1 dispute, 2 sign-in (support 2), 3 ENT
+    out = merge_with([{"op": "add", "target": "Rules", "content": GLUED, "merged_from": [1, 2, 3]}], patches)
+    assert [(e.content, e.support) for e in out] == [(DISPUTE, 1), (SIGN_IN, 2), (ENT, 1)]
+
+
+def test_each_proposal_counts_once_and_one_the_merge_lost_stays():
+    patches = [
+        Patch(edits=[add("- Dates are YYYY-MM-DD."), add(DISPUTE)]),
+        Patch(edits=[add("- Write dates as YYYY-MM-DD.")]),
+    ]
+    answer = [  # the merger names every proposal twice; the first edit keeps only the dates' sense
+        {"op": "add", "target": "Rules", "content": "- Write every date as YYYY-MM-DD.", "merged_from": [1, 2, 3]},
+        {"op": "add", "target": "Rules", "content": "- Dates: YYYY-MM-DD.", "merged_from": [1, 3]},
+    ]
+    out = merge_with(answer, patches)
+    support = {e.content: e.support for e in out}
+    assert support == {"- Write every date as YYYY-MM-DD.": 2, "- Dates: YYYY-MM-DD.": 1, DISPUTE: 1}
+    # 3 proposals of support 1 counted once each, plus the second edit's own 1 (it names only counted ones)
+    assert sum(support.values()) == 3 + 1
+
+
+def test_a_rewrite_of_one_proposal_and_a_merge_of_paraphrases_are_kept():
+    patches = [Patch(edits=[add("- Drop GmbH, Inc. and Ltd from the vendor.")]), Patch(edits=[add(DISPUTE)])]
+    answer = [
+        {"op": "add", "target": "Rules", "content": "- Vendor: drop the legal form.", "merged_from": [1]},
+        {"op": "add", "target": "Rules", "content": "- Payment disputes go to 'escalations'.", "merged_from": [2]},
+    ]
+    out = merge_with(answer, patches)
+    assert [e.content for e in out] == ["- Vendor: drop the legal form.", "- Payment disputes go to 'escalations'."]

@@ -312,7 +312,7 @@ def test_an_edit_whose_text_loops_keeps_one_copy():
             task="",
             edit_budget=2,
             memory="",
-            lm=(merger := fake_lm(lambda call: {"edits": [{**edit, "merged_from": [1, 2]}]})),
+            lm=(merger := fake_lm(lambda call: {"edits": [{**edit, "merged_from": [1]}]})),
             runner=runner,
         )
     assert len(engine_of(merger).calls) == 1  # the merge's own looped text is cut too

@@ -148,3 +148,21 @@ def test_an_edit_that_cannot_apply_gives_its_slot_to_the_next_one():
     # With no edit left to take the slot, the report says why the edit was not applied, as before.
     _, alone = _fresh_candidate(state, [missing], 1, rejected=[])
     assert alone.applied == [] and alone.reports[0].reason == "target_not_found"
+
+
+def test_copies_of_the_rejected_edit_hint_lose_its_annotations_and_clipped_copies_are_dropped():
+    from skillopt_dspy.edits import RejectedEdit
+    from skillopt_dspy.guards import repaired
+
+    rule_text = "When the ticket mentions a payment dispute, the queue should be 'escalations'."
+    shown = RejectedEdit(edit=Edit(op="add", content=rule_text), step=0, incumbent_score=0.2, candidate_score=0.1)
+    hint = shown.describe()
+    assert rule_text in hint and "…" not in hint  # shown whole: nothing clipped to copy
+    # The 1.5B analysts' copies (ticket routing): the annotations repeated to the length limit, or a clipped rule.
+    copied = repaired(f"{rule_text} [step 1: validation fell 0.200 -> 0.100] [step 2: validation fell 0.2")
+    assert Edit(op="add", content=copied).key() == shown.edit.key()  # an exact repeat, known as one
+    clipped = Edit(op="add", content="When the ticket mentions a payment dispute, the ticket asks for a refund of…")
+    fine = Edit(op="add", content="Dates like 03/04/… are day first… unless the vendor is American.")
+    picked = select([clipped, fine], edit_budget=5)
+    assert picked.selected == (fine,)
+    assert "ends where the hint cut it" in picked.dropped[0][1]

@@ -153,6 +153,42 @@ def small_model_problem(edit: Edit, *, inputs: Sequence[str] = (), task: str = "
     return None
 
 
+# A value in an edit's text: a run of non-space characters with a digit ("2024-11-27", "€962", "TEAM-6160").
+_VALUE = re.compile(r"\S*\d\S*")
+_VALUE_EDGES = "'\"`.,;:!?()[]{}<>"
+
+
+def one_example_value(edit: Edit, inputs: Sequence[str]) -> str | None:
+    """A value the edit quotes that occurs in exactly one of the step's example ``inputs``, or None. Pure.
+
+    Such a rule is about one example, which the prompt asks the analysts not to write. Measured on the
+    1.5B model: "When the ticket asks for a refund of 29,50 €, the queue should be billing", "When the
+    ticket contains 'STD-75936', ...", "When the reference date is 2024-11-27 (Wednesday), the date should be
+    2024-12-31"; on equal support they filled a candidate's slots before the step's general rules. Select
+    ranks such an edit after the general ones of equal support, and drops nothing for it: a value seen in
+    no input (an illustration) or in several (a shared cue) does not count.
+
+    Example:
+        >>> inputs = ["Refund of 29,50 € please (STD-75936)", "Refund of 12,00 € (STD-11111)"]
+        >>> one_example_value(Edit(op="add", content="When a refund of 29,50 € is asked, answer billing."), inputs)
+        '29,50'
+        >>> one_example_value(Edit(op="add", content="Amounts like 10,00 € are refunds: answer billing."), inputs)
+    """
+    if not inputs:
+        return None
+    lowered = _lowered(tuple(inputs))
+    for token in _VALUE.findall(edit.content):
+        value = token.strip(_VALUE_EDGES).lower()
+        if len(value) >= 3 and sum(value in text for text in lowered) == 1:
+            return value
+    return None
+
+
+@lru_cache(maxsize=16)
+def _lowered(sources: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(s.lower() for s in sources)
+
+
 # What the analysts are shown instead of the rejected edits when they only repeated them.
 REJECTED_WITHHELD = (
     "(withheld: the last proposals only repeated edits already rejected this epoch; propose different edits "

@@ -1,20 +1,22 @@
 """Aggregate: merge the patches of one step into one, keeping support counts.
 
-Exact duplicates (same op, target and content up to whitespace and case) are merged without an LM call.
-The failure analysts' patches are merged first, then the success analysts', each hierarchically (groups of
-``fan_in`` patches in parallel, then the merged results, until one is left); a final merge joins the two
-and, where they conflict, keeps the failure side (it fixes errors; the success side only writes down what
-already works). Support of a merged
-edit is the sum of the support of the proposals it names in ``merged_from`` and says the same thing as
-(:func:`credit`), computed here rather than trusted from the LM: each proposal is counted once, and a
-proposal the merger named but did not keep the sense of stays as it was. A merged edit that glues distinct
-proposals together (measured on the 1.5B merger: "payment dispute -> escalations" and "signing in ->
-account_access" became one rule requiring both, with a support of 24 from 11 proposals) gives way to the
-proposals it merged. A merge call that fails falls back to the deduplicated union (counted as an
-``aggregate_error`` fault), so no proposal is lost to a malformed answer; a merged edit that cannot apply
-to the skill (a ``replace`` whose target is not in it: a 1.5B merger turned nine additions to an empty
-skill into two such edits) is replaced by the proposals it merged. On an empty skill the merger, like the
-analysts, can only write ``add`` edits (schema-constrained).
+Exact duplicates (same op, target and content up to whitespace and case) are merged without an LM call. The
+failure analysts' patches are merged first, then the success analysts', each hierarchically (groups of
+``fan_in`` patches in parallel, then the merged results, until one is left); a final merge joins the two and,
+where they conflict, the merger is told to keep the failure side (it fixes errors; the success side only
+writes down what already works), and select ranks failure-sourced edits first on equal support. Support of a
+merged edit is the sum of the support of the proposals it names in ``merged_from`` and says the same thing as
+(:func:`credit`), computed here rather than trusted from the LM: each proposal is counted once, and a proposal
+no merged edit counts (one whose sense the merge lost, or one the merger left out) stays as it was, for select
+to rank. Measured on the 1.5B merger (ticket routing): it named proposals in several merged edits and level
+after level, so one rule had a support of 24 from 11 proposals, and it left out the step's best proposals
+("payment dispute -> escalations", "signing in -> account_access"). A merged edit that glues distinct
+proposals into one rule (a conjunction of their cues, as the 1.5B analysts wrote themselves) gives way to the
+proposals it names. A merge call that fails falls back to the deduplicated union (counted as an
+``aggregate_error`` fault), so no proposal is lost to a malformed answer; a merged edit that cannot apply to
+the skill (a ``replace`` whose target is not in it: a 1.5B merger turned nine additions to an empty skill into
+two such edits) is replaced by the proposals it merged. On an empty skill the merger, like the analysts, can
+only write ``add`` edits (schema-constrained).
 """
 
 from __future__ import annotations
@@ -89,10 +91,8 @@ def _merge_group(
         return edits
     result: list[Edit] = []
     credited: set[int] = set()  # proposals counted in a merged edit's support: each once
-    named: set[int] = set()  # proposals some merged edit names in merged_from
     for m in out.edits or []:
         claimed = [i - 1 for i in dict.fromkeys(m.merged_from) if 1 <= i <= len(edits) and i - 1 not in credited]
-        named.update(claimed)
         fields = m.model_dump(exclude={"merged_from"})
         fields["content"] = repaired(fields["content"])
         counted, glued = credit(Edit(**fields), [edits[i] for i in claimed])
@@ -108,8 +108,9 @@ def _merge_group(
         else:
             result.append(merged)
             credited.update(claimed[k] for k in counted)
-    # named but not credited: the merger meant to merge them and lost their sense; they stay as they were
-    result.extend(edits[i] for i in sorted(named - credited))
+    # Not counted in a merged edit (named and their sense lost, or left out): they stay as they were. Ranking
+    # them is select's work: measured on the 1.5B merger, the proposals it left out were the step's best.
+    result.extend(e for i, e in enumerate(edits) if i not in credited)
     return dedupe(result)
 
 
@@ -138,7 +139,7 @@ def words(text: str) -> set[str]:
 
 
 SAME_SENSE = 0.5  # Jaccard similarity of content words at which two proposals say the same thing
-GLUED_WORDS = 2  # words a merged edit may take from proposals unlike its main one before it counts as glued
+GLUED_WORDS = 3  # words a merged edit may take from proposals unlike its main one before it counts as glued
 
 
 def credit(merged: Edit, sources: Sequence[Edit]) -> tuple[list[int], str | None]:

@@ -4,8 +4,9 @@ Edits that change nothing are dropped: an ``add`` / ``insert_after`` whose every
 has. So are small models' artefacts (see :mod:`skillopt_dspy.guards`: copies of the prompt's template,
 one-word additions). An edit identical to one rejected earlier this epoch is not banned — the gate judged
 it inside a candidate with other edits — but ranked after every fresh edit. The rest are ranked by support
-(how many reflections proposed them), failure-sourced before success-sourced on equal support, and clipped
-to the edit budget. Every dropped edit keeps its reason.
+(how many reflections proposed them); on equal support, an edit quoting a value of one example only (see
+:func:`skillopt_dspy.guards.one_example_value`) after the others, then failure-sourced before success-sourced;
+and clipped to the edit budget. Every dropped edit keeps its reason.
 
 Example:
     >>> from skillopt_dspy.edits import Edit
@@ -22,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from skillopt_dspy.edits import Edit, squash
-from skillopt_dspy.guards import small_model_problem
+from skillopt_dspy.guards import one_example_value, small_model_problem
 
 _SOURCE_RANK = {"failure": 0, "user": 0, "success": 1}
 _MARKER = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s*")
@@ -74,10 +75,19 @@ def select(
             dropped.append((e, problem))
         else:
             fresh.append(e)
+    specific = {id(e): one_example_value(e, inputs) for e in fresh}
     ranked = sorted(  # stable: ties keep the aggregate's order
-        fresh, key=lambda e: (e.key() in rejected_keys, -e.support, _SOURCE_RANK.get(e.source, 1))
+        fresh,
+        key=lambda e: (
+            e.key() in rejected_keys,
+            -e.support,
+            specific[id(e)] is not None,
+            _SOURCE_RANK.get(e.source, 1),
+        ),
     )
     for e in ranked[edit_budget:]:
         again = " (tried earlier this epoch in a rejected candidate)" if e.key() in rejected_keys else ""
+        if specific[id(e)] is not None:
+            again += f" (quotes {specific[id(e)]!r}, a value of one example: ranked after general rules)"
         dropped.append((e, "over the edit budget" + again))
     return Selection(tuple(ranked[:edit_budget]), tuple(dropped), over_budget=len(ranked[edit_budget:]))

@@ -86,7 +86,8 @@ def test_on_an_empty_skill_the_merger_can_only_add():
     assert op.get("const") == "add" or op.get("enum") == ["add"]
 
 
-# Proposals of the 1.5B analysts at the first step of a ticket-routing run, and the edit its merger made.
+# Proposals of the 1.5B analysts at the first step of a ticket-routing run; GLUED is a conjunction of their
+# cues that one analyst wrote, used here as what a merger might make of them.
 DISPUTE = "When the ticket mentions a payment dispute, the queue should be 'escalations'."
 SIGN_IN = (
     "When the ticket is about signing in (login, password, 2FA, SSO or a locked account), "
@@ -136,3 +137,11 @@ def test_a_rewrite_of_one_proposal_and_a_merge_of_paraphrases_are_kept():
     ]
     out = merge_with(answer, patches)
     assert [e.content for e in out] == ["- Vendor: drop the legal form.", "- Payment disputes go to 'escalations'."]
+
+
+def test_a_proposal_the_merger_leaves_out_stays():
+    patches = [Patch(edits=[add("- Dates are YYYY-MM-DD.")]), Patch(edits=[add("- Write dates as YYYY-MM-DD.")])]
+    patches.append(Patch(edits=[add(SIGN_IN)]))
+    answer = [{"op": "add", "target": "Rules", "content": "- Dates: YYYY-MM-DD.", "merged_from": [1, 2]}]
+    out = merge_with(answer, patches)
+    assert [(e.content, e.support) for e in out] == [("- Dates: YYYY-MM-DD.", 2), (SIGN_IN, 1)]

@@ -166,3 +166,18 @@ def test_copies_of_the_rejected_edit_hint_lose_its_annotations_and_clipped_copie
     picked = select([clipped, fine], edit_budget=5)
     assert picked.selected == (fine,)
     assert "ends where the hint cut it" in picked.dropped[0][1]
+
+
+def test_on_equal_support_a_rule_about_one_example_ranks_after_general_rules():
+    # The 1.5B analysts' rules of a routing step: two quote a value that only one of the step's tickets has.
+    inputs = ["Hi, refund 29,50 € please. Account STD-75936.", "Payment dispute on STD-11111, refund 32.00 EUR."]
+    one = Edit(op="add", content="When the ticket asks for a refund of 29,50 €, the queue should be billing.")
+    other = Edit(op="add", content="When the ticket contains 'STD-75936', billing is the queue.")
+    general = Edit(op="add", content="When the ticket mentions a payment dispute, the queue should be 'escalations'.")
+    shared = Edit(op="add", content="When the account is STD-, the queue is billing.", support=2)
+    picked = select([one, other, general, shared], edit_budget=3, inputs=inputs)
+    assert picked.selected == (shared, general, one)  # support first; nothing dropped for quoting a value
+    assert picked.dropped[0][1] == (
+        "over the edit budget (quotes 'std-75936', a value of one example: ranked after general rules)"
+    )
+    assert select([one, general], edit_budget=3).selected == (one, general)  # no inputs known: order kept

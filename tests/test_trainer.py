@@ -82,6 +82,15 @@ def test_a_budget_too_small_for_one_step_stops_before_it_and_says_so():
     assert compiled.skill == res.best_skill == res.initial_skill
 
 
+def test_a_last_step_that_fits_only_with_a_smaller_batch_gets_one():
+    # 9 for the baseline; a whole step may take 6 + 6 + 9 = 21 (30 > 26), a step of 4 examples 4 + 4 + 9.
+    res = train(max_metric_calls=26)[0].detailed_results
+    assert [len(r.batch) for r in res.history] == [4]
+    assert res.metric_calls <= 26 and res.stop_reason.startswith("budget: max_metric_calls=26")
+    # Half the batch (3) is the least a step gets: with 22 calls no step fits, and none is made.
+    assert train(max_metric_calls=22)[0].detailed_results.history == ()
+
+
 def test_a_token_budget_looks_ahead_by_the_largest_step_so_far():
     full = train()[0].detailed_results
     totals = [sum(r.usage["tokens"].values()) for r in full.history]  # cumulative after each step

@@ -201,12 +201,13 @@ def echoed_rejected(proposed: Sequence[Edit], rejected: Sequence[Edit], applied:
     edits rejected this epoch (``applied``), or no candidate came of its proposals and some of them repeat a
     rejected edit word for word.
 
-    Measured on the 1.5B model (date normalization, twice): after one rule was rejected at step 1, the
-    analysts of the next six steps copied it from the hint in their prompt and proposed little else, so no
-    step made a new candidate. The step then asks once more with the hint withheld
-    (:data:`REJECTED_WITHHELD`) and goes on with what that round proposes, a repeat included: a model that
-    proposed anything new is never asked again, and the dedupe of candidates keeps a repeat from being
-    validated twice.
+    Measured on the 1.5B model (date normalization, twice): after one rule was rejected at step 1, the analysts
+    of the next six steps copied it from the hint in their prompt and proposed little else, so no step made a
+    new candidate. A copy of an edit the hint showed clipped (ending at its '…') counts as a repeat too: such
+    copies are dropped by select, and two steps of a later date run made no candidate so. The step then asks
+    once more with the hint withheld (:data:`REJECTED_WITHHELD`) and goes on with what that round proposes, a
+    repeat included: a model that proposed anything new is never asked again, and the dedupe of candidates keeps
+    a repeat from being validated twice.
 
     Example:
         >>> rule, other = Edit(op="add", content="When the text says Q3, answer July 1."), Edit(op="add", content="x y")
@@ -218,4 +219,12 @@ def echoed_rejected(proposed: Sequence[Edit], rejected: Sequence[Edit], applied:
     keys = {e.key() for e in rejected}
     if applied:
         return all(e.key() in keys for e in applied)
-    return any(e.key() in keys for e in proposed)
+    return any(e.key() in keys or _clipped_copy(e, rejected) for e in proposed)
+
+
+def _clipped_copy(edit: Edit, rejected: Sequence[Edit]) -> bool:
+    """Whether ``edit`` is a rejected edit as the hint showed it, cut short at its clip mark '…'."""
+    if not _CLIPPED_END.search(edit.content):
+        return False
+    head = squash(edit.content.rstrip().rstrip("'\".,;:!?)").rstrip("…"))
+    return any(squash(r.content).startswith(head) for r in rejected)

@@ -181,3 +181,14 @@ def test_on_equal_support_a_rule_about_one_example_ranks_after_general_rules():
         "over the edit budget (quotes 'std-75936', a value of one example: ranked after general rules)"
     )
     assert select([one, general], edit_budget=3).selected == (one, general)  # no inputs known: order kept
+
+
+def test_a_clipped_copy_of_a_rejected_edit_counts_as_an_echo():
+    from skillopt_dspy.guards import echoed_rejected
+
+    long_rule = "If the input text contains a date, return the date in the format YYYY-MM-DD. " * 8
+    rejected = Edit(op="add", content=long_rule)
+    copy = Edit(op="add", content=long_rule[:120].rstrip() + "…")
+    assert echoed_rejected([copy], [rejected], applied=[])
+    other = Edit(op="add", content="Numeric dates are day first: 03/04/2021 is the 3rd of April…")
+    assert not echoed_rejected([other], [rejected], applied=[])

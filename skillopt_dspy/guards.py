@@ -223,8 +223,9 @@ def echoed_rejected(proposed: Sequence[Edit], rejected: Sequence[Edit], applied:
 
 
 def _clipped_copy(edit: Edit, rejected: Sequence[Edit]) -> bool:
-    """Whether ``edit`` is a rejected edit as the hint showed it, cut short at its clip mark '…'."""
+    """Whether ``edit`` is a stretch of a rejected edit as the hint showed it, ending at its clip mark '…'
+    (the 1.5B analysts copied from the start of the shown edit, or from one of its repeated sentences)."""
     if not _CLIPPED_END.search(edit.content):
         return False
     head = squash(edit.content.rstrip().rstrip("'\".,;:!?)").rstrip("…"))
-    return any(squash(r.content).startswith(head) for r in rejected)
+    return any(head in squash(r.content) for r in rejected)

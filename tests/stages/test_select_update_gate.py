@@ -189,6 +189,7 @@ def test_a_clipped_copy_of_a_rejected_edit_counts_as_an_echo():
     long_rule = "If the input text contains a date, return the date in the format YYYY-MM-DD. " * 8
     rejected = Edit(op="add", content=long_rule)
     copy = Edit(op="add", content=long_rule[:120].rstrip() + "…")
-    assert echoed_rejected([copy], [rejected], applied=[])
+    middle = Edit(op="add", content=long_rule[79:160].rstrip() + "…")  # from a repeated sentence on
+    assert echoed_rejected([copy], [rejected], applied=[]) and echoed_rejected([middle], [rejected], applied=[])
     other = Edit(op="add", content="Numeric dates are day first: 03/04/2021 is the 3rd of April…")
     assert not echoed_rejected([other], [rejected], applied=[])

@@ -102,7 +102,7 @@ def _boundary(text: str, end: int, unit: int) -> int:
 # The rejected-edit hint's annotation, "[step 3: validation fell 0.500 -> 0.400]", whole or cut off at the end.
 _HINT_MARK = re.compile(r"\s*\[step \d+:[^\]]*(?:\]|$)")
 # The clip mark of a shortened edit in the hint, where the text ends: "... asks for a refund of…".
-_CLIPPED_END = re.compile(r"\w…[\s'\".,;:!?)]*$")
+_CLIPPED_END = re.compile(r"(?<=\w)…[\s'\".,;:!?)]*$")
 
 
 def strip_hint_marks(text: str) -> str:
@@ -176,17 +176,12 @@ def one_example_value(edit: Edit, inputs: Sequence[str]) -> str | None:
     """
     if not inputs:
         return None
-    lowered = _lowered(tuple(inputs))
+    texts = _squashed(tuple(inputs))  # a value has no space: squashing changes no match, only the case
     for token in _VALUE.findall(edit.content):
         value = token.strip(_VALUE_EDGES).lower()
-        if len(value) >= 3 and sum(value in text for text in lowered) == 1:
+        if len(value) >= 3 and sum(value in text for text in texts) == 1:
             return value
     return None
-
-
-@lru_cache(maxsize=16)
-def _lowered(sources: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(s.lower() for s in sources)
 
 
 # What the analysts are shown instead of the rejected edits when they only repeated them.
@@ -227,5 +222,5 @@ def _clipped_copy(edit: Edit, rejected: Sequence[Edit]) -> bool:
     (the 1.5B analysts copied from the start of the shown edit, or from one of its repeated sentences)."""
     if not _CLIPPED_END.search(edit.content):
         return False
-    head = squash(edit.content.rstrip().rstrip("'\".,;:!?)").rstrip("…"))
+    head = squash(_CLIPPED_END.sub("", edit.content))
     return any(head in squash(r.content) for r in rejected)

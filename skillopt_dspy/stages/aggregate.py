@@ -1,6 +1,7 @@
 """Aggregate: merge the patches of one step into one, keeping support counts.
 
-Exact duplicates (same op, target and content up to whitespace and case) are merged without an LM call. The
+Duplicates (same op, target and content up to whitespace and case; for an ``add``, the same content under
+any heading) are merged without an LM call. The
 failure analysts' patches are merged first, then the success analysts', each hierarchically (groups of
 ``fan_in`` patches in parallel, then the merged results, until one is left); a final merge joins the two and,
 where they conflict, the merger is told to keep the failure side (it fixes errors; the success side only
@@ -27,7 +28,7 @@ from collections.abc import Sequence
 
 import dspy
 
-from skillopt_dspy.edits import Edit, Patch, apply_edits
+from skillopt_dspy.edits import Edit, Patch, apply_edits, squash
 from skillopt_dspy.guards import repaired
 from skillopt_dspy.lm.adapter import json_adapter
 from skillopt_dspy.parallel import Runner
@@ -38,16 +39,25 @@ from skillopt_dspy.stages.rollout import FATAL_ERRORS
 logger = logging.getLogger(__name__)
 
 
+def _same_rule(e: Edit) -> str:
+    """What makes two edits duplicates: an ``add`` is its text wherever it goes (the same rule under two
+    headings is one rule said twice; the 1.5B analysts put one rule under several label-named headings, and
+    select kept both copies in one candidate), any other edit its op, target and text."""
+    return "add\x1f" + squash(e.content) if e.op == "add" else e.key()
+
+
 def dedupe(edits: Sequence[Edit]) -> list[Edit]:
-    """Merge exact duplicates, summing support; failure-sourced wins over success-sourced. Order kept."""
+    """Merge duplicates (see :func:`_same_rule`), summing support; the first one's target is kept and
+    failure-sourced wins over success-sourced. Order kept."""
     merged: dict[str, Edit] = {}
     for e in edits:
-        old = merged.get(e.key())
+        key = _same_rule(e)
+        old = merged.get(key)
         if old is None:
-            merged[e.key()] = e
+            merged[key] = e
         else:
             source = "failure" if "failure" in (old.source, e.source) else old.source
-            merged[e.key()] = old.model_copy(update={"support": old.support + e.support, "source": source})
+            merged[key] = old.model_copy(update={"support": old.support + e.support, "source": source})
     return list(merged.values())
 
 

@@ -14,6 +14,16 @@ def test_dedupe_sums_support_and_prefers_failure_source():
     assert [(e.content, e.support, e.source) for e in merged] == [("- A.", 2, "failure"), ("- B.", 1, "failure")]
 
 
+def test_dedupe_merges_one_rule_added_under_two_headings_but_not_two_replaces():
+    rule = "When the account id starts with 'ENT-', the queue should be 'priority_support'."
+    under_billing = Edit(op="add", target="billing", content=rule)
+    under_technical = Edit(op="add", target="technical", content=rule, support=8)
+    merged = dedupe([under_billing, under_technical])
+    assert [(e.target, e.support) for e in merged] == [("billing", 9)]
+    replaces = [Edit(op="replace", target=t, content="- Y.") for t in ("- A.", "- B.")]
+    assert len(dedupe(replaces)) == 2
+
+
 def test_single_patch_needs_no_lm_call():
     lm = fake_lm(rule_reflector())
     with Runner(2, Usage()) as runner:

@@ -183,6 +183,16 @@ def test_on_equal_support_a_rule_about_one_example_ranks_after_general_rules():
     assert select([one, general], edit_budget=3).selected == (one, general)  # no inputs known: order kept
 
 
+def test_a_domain_word_with_one_digit_is_not_one_examples_value():
+    # Measured (1.5B routing, budget 300): the sign-in rule ranked last because one ticket of the step said "2FA".
+    inputs = ["My 2FA codes are rejected since Monday.", "Refund of 29,50 € please."]
+    sign_in = Edit(
+        op="add", content="When the ticket is about signing in (login, 2FA, SSO), the queue is account_access."
+    )
+    general = Edit(op="add", content="When the ticket mentions a chargeback, the queue should be 'escalations'.")
+    assert select([sign_in, general], edit_budget=1, inputs=inputs).selected == (sign_in,)
+
+
 def test_a_clipped_copy_of_a_rejected_edit_counts_as_an_echo():
     from skillopt_dspy.guards import echoed_rejected
 

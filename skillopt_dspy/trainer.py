@@ -113,7 +113,6 @@ class Trainer:
         self._saved = "none"  # what the run dir holds, for the message when a save fails
         self.journal: CallJournal | None = None
         self._lookahead: dict[str, int] = {}  # the most one step / epoch boundary used (budget look-ahead)
-        self._batch_cap: int | None = None  # a smaller batch for a last step that fits the budget only so
         self.task = describe_task(student, predictors)  # shown to every reflection call
 
     # ---- helpers -------------------------------------------------------------------------------------
@@ -158,31 +157,30 @@ class Trainer:
             "tokens": self._lookahead.get("tokens", 0),
         }
 
-    def _out_of_budget(self, state: RunState, unit: str) -> bool:
-        """Whether the next ``unit`` could cross a budget; if so the stop reason is set.
+    def _room(self, state: RunState, unit: str) -> int | None:
+        """The batch size the next ``unit`` may use without crossing a budget (``batch_size`` for an epoch
+        boundary that fits), or None, with the stop reason set, when it may not run.
 
         A step that would not fit whole gets a smaller batch when one of at least half the batch (or a
-        minibatch, if smaller; at least 2 examples) fits every limit (``_batch_cap``): the budget is spent
-        rather than left unused, and never crossed. Measured on the 1.5B routing comparison: a step of a
-        16-example batch and 30 validation examples may take 62 metric calls, and runs with a budget of 150
-        stopped at 90 and 92. The run is not finished for good: compiling again with a larger budget
-        continues from here.
+        minibatch, if smaller; at least 2 examples) fits every limit: the budget is spent rather than left
+        unused, and never crossed. Measured on the 1.5B routing comparison: a step of a 16-example batch and
+        30 validation examples may take 62 metric calls, and runs with a budget of 150 stopped at 90 and 92.
+        The run is not finished for good: compiling again with a larger budget continues from here.
         """
-        self._batch_cap = None
         reason = self.s.budget.exhausted(self.usage, self._ahead(unit))
-        if reason and unit == "step":
+        if reason is None:
+            return self.s.batch_size
+        if unit == "step":
             floor = max(2, min(self.s.minibatch_size, self.s.batch_size // 2))
             for size in range(self.s.batch_size - 1, floor - 1, -1):
                 if self.s.budget.exhausted(self.usage, self._ahead(unit, size)) is None:
-                    self._batch_cap = size
                     logger.info(
                         "the last step's batch is %d examples, not %d, to fit the budget", size, self.s.batch_size
                     )
-                    return False
-        if reason:
-            state.stop_reason = f"budget: {reason}"
-            logger.info("stopping: %s", state.stop_reason)
-        return reason is not None
+                    return size
+        state.stop_reason = f"budget: {reason}"
+        logger.info("stopping: %s", state.stop_reason)
+        return None
 
     def _measured(self, unit: str, run: Callable[..., T], *args: Any) -> T:
         """Run one ``"step"`` or ``"epoch"`` boundary, keeping the most tokens and reflection calls one used."""
@@ -221,11 +219,13 @@ class Trainer:
         low, high = s.metric_range
         return GateRule(s.gate, s.mixed_weight, s.gate_test, s.gate_alpha, low, high, s.seed)
 
-    def _batch(self, step: int) -> list[int]:
+    def _batch(self, step: int, size: int | None = None) -> list[int]:
+        """The training indices of step ``step``: its slice of the epoch's shuffled order, the first ``size``
+        of them when a smaller batch is all the budget allows."""
         epoch, k = divmod(step, self.steps_per_epoch)
         order = list(range(len(self.trainset)))
         random.Random(self.s.seed * 100_003 + epoch).shuffle(order)
-        return order[k * self.s.batch_size : (k + 1) * self.s.batch_size][: self._batch_cap]
+        return order[k * self.s.batch_size : (k + 1) * self.s.batch_size][:size]
 
     def _save(self, state: RunState, history: list) -> None:
         state.usage = self.usage.snapshot()
@@ -347,7 +347,7 @@ class Trainer:
         while not state.finished:
             finished_epochs = state.next_step // self.steps_per_epoch
             if state.epochs_done < finished_epochs:  # an epoch boundary is due (also after a resume)
-                if self._out_of_budget(state, "epoch"):
+                if self._room(state, "epoch") is None:
                     break
                 epoch = finished_epochs - 1
                 self._begin(f"epoch {epoch}")
@@ -368,11 +368,12 @@ class Trainer:
             if state.next_step >= self.total_steps:
                 state.stop_reason, state.finished = "completed all epochs", True
                 break
-            if self._out_of_budget(state, "step"):
+            size = self._room(state, "step")
+            if size is None:
                 break
             self._begin(f"step {state.next_step}")
             work = copy.deepcopy(state)  # an interrupted step leaves ``state`` as it was
-            record = self._measured("step", self._step, work, state.next_step)
+            record = self._measured("step", self._step, work, state.next_step, size)
             work.next_step += 1
             self._commit(state, work, history, record)
             state.elapsed_s = time.perf_counter() - t0
@@ -411,8 +412,8 @@ class Trainer:
         history.append(record)
         vars(state).update(vars(work))
 
-    def _step(self, state: RunState, step: int) -> StepRecord:
-        return step_stage.run_step(self, state, step)
+    def _step(self, state: RunState, step: int, batch_size: int | None = None) -> StepRecord:
+        return step_stage.run_step(self, state, step, batch_size)
 
     def _result(self, state: RunState, history: list) -> SkillOptResult:
         snap = self.usage.snapshot()

@@ -87,8 +87,10 @@ def _fresh_candidate(
             excluded[e.key()] = f"this candidate was rejected against the same skill at step {seen + 1}"
 
 
-def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
-    """Run step ``step`` on ``state`` (the trainer's working copy, committed by the caller); its record."""
+def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | None = None) -> StepRecord:
+    """Run step ``step`` on ``state`` (the trainer's working copy, committed by the caller); its record.
+
+    ``batch_size``: fewer training examples than the step's batch, when that is all the budget allows."""
     started = time.perf_counter()
     epoch = step // trainer.steps_per_epoch
     budget = edit_budget(
@@ -98,7 +100,7 @@ def run_step(trainer: Trainer, state: RunState, step: int) -> StepRecord:
         min_learning_rate=trainer.s.min_learning_rate,
         scheduler=trainer.s.lr_scheduler,
     )
-    batch_ids = trainer._batch(step)
+    batch_ids = trainer._batch(step, batch_size)
     meter = StageMeter(trainer.usage)
     batch = [trainer.trainset[i] for i in batch_ids]
     trajectories = trainer.rollout(state.skill, batch)

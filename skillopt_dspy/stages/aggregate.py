@@ -46,9 +46,13 @@ def _same_rule(e: Edit) -> str:
     return "add\x1f" + squash(e.content) if e.op == "add" else e.key()
 
 
-def dedupe(edits: Sequence[Edit]) -> list[Edit]:
+def dedupe(edits: Sequence[Edit], *, one_voice: bool = False) -> list[Edit]:
     """Merge duplicates (see :func:`_same_rule`), summing support; the first one's target is kept and
-    failure-sourced wins over success-sourced. Order kept."""
+    failure-sourced wins over success-sourced. Order kept.
+
+    ``one_voice``: the edits are one analyst's (one patch): a rule it wrote twice is still one vote, so the
+    larger support is kept, not the sum (a 1.5B analyst wrote a rule about one ticket under two headings,
+    and the sum ranked it above the general rules other analysts proposed once)."""
     merged: dict[str, Edit] = {}
     for e in edits:
         key = _same_rule(e)
@@ -57,7 +61,8 @@ def dedupe(edits: Sequence[Edit]) -> list[Edit]:
             merged[key] = e
         else:
             source = "failure" if "failure" in (old.source, e.source) else old.source
-            merged[key] = old.model_copy(update={"support": old.support + e.support, "source": source})
+            support = max(old.support, e.support) if one_voice else old.support + e.support
+            merged[key] = old.model_copy(update={"support": support, "source": source})
     return list(merged.values())
 
 
@@ -229,7 +234,7 @@ def aggregate(
 
     sides = []
     for source in ("failure", "success"):
-        groups = [dedupe(p.edits) for p in patches if p.edits and p.source == source]
+        groups = [dedupe(p.edits, one_voice=True) for p in patches if p.edits and p.source == source]
         sides.append(_merge_levels(groups, merge, fan_in=fan_in, runner=runner, lm=lm))
     failures, successes = sides
     if failures and successes:

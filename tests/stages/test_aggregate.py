@@ -30,8 +30,20 @@ def test_single_patch_needs_no_lm_call():
         out = aggregate(
             [Patch(edits=[add("- A."), add("- A.")])], skill="", edit_budget=2, memory="", lm=lm, runner=runner
         )
-    assert [(e.content, e.support) for e in out.edits] == [("- A.", 2)]
+    assert [(e.content, e.support) for e in out.edits] == [("- A.", 1)]  # one analyst saying it twice: one vote
     assert engine_of(lm).calls == []
+
+
+def test_support_counts_analysts_not_copies_within_one_patch():
+    # Measured (1.5B routing): one analyst wrote its one-ticket rule under two headings; summed, its support 2
+    # ranked it above the general rules two other analysts proposed once each.
+    one_ticket = "When the ticket contains 'STD-75936', 'billing' is the correct queue."
+    copies = Patch(edits=[Edit(op="add", target=t, content=one_ticket) for t in ("billing", "technical")])
+    lm = fake_lm(rule_reflector())
+    with Runner(2, Usage()) as runner:
+        out = aggregate([copies], skill="", edit_budget=2, memory="", lm=lm, runner=runner)
+    assert [e.support for e in out.edits] == [1]
+    assert [e.support for e in dedupe(copies.edits)] == [2]  # across analysts (the default) copies add up
 
 
 def test_hierarchical_merge_keeps_support_counts_computed_from_merged_from():

@@ -2,8 +2,9 @@
 
 Edits that change nothing are dropped: an ``add`` / ``insert_after`` whose every line the skill already
 has. So are small models' artefacts (see :mod:`skillopt_dspy.guards`: copies of the prompt's template,
-one-word additions). An edit identical to one rejected earlier this epoch is not banned — the gate judged
-it inside a candidate with other edits — but ranked after every fresh edit. The rest are ranked by support
+one-word additions). An edit that repeats edits rejected earlier this epoch (whole, a stretch of one, or
+sentences of several: :func:`skillopt_dspy.guards.repeats_rejected`) is not banned — the gate judged it
+inside a candidate with other edits — but ranked after every fresh edit. The rest are ranked by support
 (how many reflections proposed them); on equal support, an edit quoting a value of one example only (see
 :func:`skillopt_dspy.guards.one_example_value`) after the others, then failure-sourced before success-sourced;
 and clipped to the edit budget. Every dropped edit keeps its reason.
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from skillopt_dspy.edits import Edit, squash
-from skillopt_dspy.guards import one_example_value, small_model_problem
+from skillopt_dspy.guards import one_example_value, repeats_rejected, small_model_problem
 
 _SOURCE_RANK = {"failure": 0, "user": 0, "success": 1}
 _MARKER = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s*")
@@ -66,7 +67,7 @@ def select(
     """Rank ``edits`` and keep at most ``edit_budget``; ``rejected`` (this epoch's) ranks last. Pure.
 
     ``inputs`` (the step's example inputs as text) and ``task`` let the guards spot pasted text."""
-    rejected_keys = {e.key() for e in rejected}
+    rejected = list(rejected)
     dropped: list[tuple[Edit, str]] = []
     fresh = []
     for e in edits:
@@ -76,17 +77,18 @@ def select(
         else:
             fresh.append(e)
     specific = {id(e): one_example_value(e, inputs) for e in fresh}
+    tried = {id(e): repeats_rejected(e, rejected) for e in fresh}
     ranked = sorted(  # stable: ties keep the aggregate's order
         fresh,
         key=lambda e: (
-            e.key() in rejected_keys,
+            tried[id(e)],
             -e.support,
             specific[id(e)] is not None,
             _SOURCE_RANK.get(e.source, 1),
         ),
     )
     for e in ranked[edit_budget:]:
-        again = " (tried earlier this epoch in a rejected candidate)" if e.key() in rejected_keys else ""
+        again = " (tried earlier this epoch in a rejected candidate)" if tried[id(e)] else ""
         if specific[id(e)] is not None:
             again += f" (quotes {specific[id(e)]!r}, a value of one example: ranked after general rules)"
         dropped.append((e, "over the edit budget" + again))

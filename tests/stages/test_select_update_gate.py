@@ -193,6 +193,35 @@ def test_a_domain_word_with_one_digit_is_not_one_examples_value():
     assert select([sign_in, general], edit_budget=1, inputs=inputs).selected == (sign_in,)
 
 
+def test_stretches_of_a_rejected_edit_rank_after_fresh_edits_whatever_their_support():
+    # Measured (1.5B routing, budget 300): the analysts copied stretches of a rejected one-ticket rule from the
+    # hint; merged, the copies had a support of 7 and took the first slot of the next two candidates.
+    tried = Edit(
+        op="add",
+        target="billing",
+        content="When the ticket contains 'account TEAM-6160', 'billing' is the correct queue. When the ticket "
+        "contains 'STD-75936', 'billing' is the correct queue. When the ticket contains 'Hi all', 'billing' is "
+        "the correct queue.",
+    )
+    stretch = Edit(
+        op="add",
+        target="technical",
+        content="When the ticket contains 'STD-75936', 'billing' is the correct queue. When the ticket contains "
+        "'Hi all', 'billing' is the correct queue.",
+        support=7,
+    )
+    glued = Edit(
+        op="add",
+        content="When the ticket contains 'Hi all', 'billing' is the correct queue. When the "
+        "ticket mentions a chargeback, the queue should be 'escalations'.",
+        support=2,
+    )
+    fresh = Edit(op="add", content="When the ticket is about signing in, the queue should be 'account_access'.")
+    picked = select([stretch, glued, fresh], edit_budget=2, rejected=[tried])
+    assert picked.selected == (glued, fresh)  # glued says something new: fresh; the stretch only repeats
+    assert "tried earlier this epoch" in dict((e.content, why) for e, why in picked.dropped)[stretch.content]
+
+
 def test_a_clipped_copy_of_a_rejected_edit_counts_as_an_echo():
     from skillopt_dspy.guards import echoed_rejected
 

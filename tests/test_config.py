@@ -268,9 +268,16 @@ def test_every_skillopt_knob_has_a_config_key():
 
 
 def test_bundled_configs_load_and_the_base_lists_every_default():
-    for name in ("quickstart", "ticket_routing", "date_normalization", "field_extraction"):
+    for name in ("quickstart", "quickstart-large", "ticket_routing", "date_normalization", "field_extraction"):
         cfg = load_config(ROOT / "configs" / f"{name}.yaml")
         assert cfg.task.name and cfg.model.lm.startswith("local/"), name
+    large = load_config(ROOT / "configs" / "quickstart-large.yaml")  # the README's main job, as measured there
+    assert (large.model.lm, large.task.name, large.optimizer.gate_test) == (
+        "local/qwen2.5-coder-1.5b",
+        "field_extraction",
+        "strict",
+    )
+    assert (large.data.train_limit, large.data.valid_limit, large.data.test_limit, large.train.epochs) == (8, 20, 40, 1)
     base = yaml.safe_load((ROOT / "configs" / "_base_" / "default.yaml").read_text())
     assert base == Config().model_dump(mode="json")
 

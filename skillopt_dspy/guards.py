@@ -9,7 +9,9 @@ ends where the rejected-edit hint clipped it with "…" — so a valid edit is n
 reason in the step's history. Two repair instead of dropping, where reflect and aggregate read the LM's
 edits: an edit's text that ends in a decoding loop (one clause again and again up to the schema's length
 limit) keeps a single copy (:func:`cut_loop`), and copies of the hint's score annotations are taken out
-(:func:`strip_hint_marks`).
+(:func:`strip_hint_marks`). Two only rank, for select: a rule quoting a value of one example
+(:func:`one_example_value`) and an edit that only repeats this epoch's rejected edits
+(:func:`repeats_rejected`) come after the others.
 
 Example:
     >>> from skillopt_dspy.edits import Edit

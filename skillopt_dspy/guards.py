@@ -198,13 +198,13 @@ REJECTED_WITHHELD = (
 
 def echoed_rejected(proposed: Sequence[Edit], rejected: Sequence[Edit], applied: Sequence[Edit]) -> bool:
     """Whether a step's reflection only echoed the rejected-edit hint: its candidate is made of nothing but
-    edits rejected this epoch (``applied``), or no candidate came of its proposals and some of them repeat a
-    rejected edit word for word.
+    edits rejected this epoch (``applied``), or no candidate came of its proposals and some of them repeat
+    rejected edits (:func:`repeats_rejected`: whole, a stretch, or sentences of several).
 
     Measured on the 1.5B model (date normalization, twice): after one rule was rejected at step 1, the analysts
     of the next six steps copied it from the hint in their prompt and proposed little else, so no step made a
-    new candidate. A copy of an edit the hint showed clipped (ending at its '…') counts as a repeat too: such
-    copies are dropped by select, and two steps of a later date run made no candidate so. The step then asks
+    new candidate. A copy of an edit the hint showed clipped (ending at its '…') counts as a repeat too: select
+    drops such copies, and two steps of a later date run made no candidate so. The step then asks
     once more with the hint withheld (:data:`REJECTED_WITHHELD`) and goes on with what that round proposes, a
     repeat included: a model that proposed anything new is never asked again, and the dedupe of candidates keeps
     a repeat from being validated twice.

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from skillopt_dspy.budget import StageMeter
 from skillopt_dspy.candidates import add_candidate, index_of, settle
 from skillopt_dspy.edits import ApplyResult, Edit, Patch, RejectedEdit
-from skillopt_dspy.guards import REJECTED_WITHHELD, echoed_rejected
+from skillopt_dspy.guards import REJECTED_WITHHELD, echoed_rejected, repeats_rejected
 from skillopt_dspy.results import StepRecord
 from skillopt_dspy.schedule import edit_budget
 from skillopt_dspy.scoring import gate_value
@@ -57,11 +57,11 @@ def _fresh_candidate(
     A selected edit that cannot apply (a ``replace`` whose target is not in the skill, or is in it several
     times) is dropped with why, and the next-ranked edit takes its slot. A candidate the gate already rejected
     against this same skill is not judged again: its verdict would repeat (the gate caches scores by skill),
-    so the step would be spent. The edits that made it (those from the rejected buffer, or the last-ranked one
-    when none is) are dropped with the reason and the next-ranked edits take their place, until a new
-    candidate or no edit is left.
+    so the step would be spent. The edits that made it (those that repeat the rejected buffer, as select
+    judges it with :func:`~skillopt_dspy.guards.repeats_rejected`, or the last-ranked one when none does) are
+    dropped with the reason and the next-ranked edits take their place, until a new candidate or no edit is
+    left.
     """
-    rejected_keys = {e.key() for e in rejected}
     excluded: dict[str, str] = {}
     while True:
         selection = select(
@@ -82,7 +82,7 @@ def _fresh_candidate(
         if seen is None:
             again = tuple((e, excluded[e.key()]) for e in edits if e.key() in excluded)
             return Selection(selection.selected, again + selection.dropped, selection.over_budget), candidate
-        culprits = [e for e in candidate.applied if e.key() in rejected_keys] or [candidate.applied[-1]]
+        culprits = [e for e in candidate.applied if repeats_rejected(e, rejected)] or [candidate.applied[-1]]
         for e in culprits:
             excluded[e.key()] = f"this candidate was rejected against the same skill at step {seen + 1}"
 

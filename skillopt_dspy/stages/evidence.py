@@ -8,7 +8,9 @@ the answer it gave instead (``contrasts``; off by default: the 1.5B reflection m
 its rules). A field whose expected values do not repeat in the step's batch (a date, an invoice number) is
 no label to confuse: its failures are grouped by what the metric's feedback says about them (a clause
 several of them share, numbers and quoted values masked), and each group's feedback summary (clauses
-counted the same way) says what they share.
+counted the same way) says what they share. Wrong answers that are text copied from an input while the
+expected answer is not there (a date task answered with the reference date printed beside the text) form
+a group of their own, titled so.
 
 Every field is shown whole while the prompt fits the reflection LM's context window; when it does not, long
 inputs are cut in the middle first, then the other fields, never below a floor, and the feedback last, so
@@ -41,6 +43,7 @@ CHARS_PER_TOKEN = 3.5  # a conservative average for English and code under BPE t
 DEFAULT_CONTEXT_TOKENS = 32_768  # when the LM does not say (hosted models have at least this)
 CATEGORICAL_MAX_CHARS = 40  # a value this short, on one line, can be a label worth grouping on
 _FLOOR = 120  # no field is cut below this many characters
+COPY_MIN_CHARS = 4  # a wrong answer this long found in an input is a copy, not a coincidence ("no", "3")
 
 
 def estimate_tokens(text: str) -> int:
@@ -139,6 +142,8 @@ def describe_confusion(key: tuple) -> str:
             parts.append("the metric failed the answer (no single field differs from the expected one)")
         elif item[0] == "said":  # a clause of feedback the group shares: its summary shows it in full
             continue
+        elif item[0] == "copied":
+            parts.append(f"the wrong `{item[1]}` is text copied word for word from the input `{item[2]}`")
         elif len(item) == 2:
             parts.append(f"`{item[0]}` differs from the expected value")
         else:
@@ -151,7 +156,9 @@ def failure_groups(failures: Sequence[Trajectory], labels: set[str] | None = Non
     went wrong) is split further by what the metric said. Failures that share a feedback clause (numbers and
     quoted values masked, as in :func:`feedback_summary`) which not every failure left in the group says
     form a group of their own, the most shared clause first; the rest stay together. Wrong dates whose
-    feedback says "day and month are swapped" are then one pattern, and wrong formats another.
+    feedback says "day and month are swapped" are then one pattern, and wrong formats another. Before that,
+    two or more failures that copied their wrong answer from the same input (:func:`copied_from_input`) are
+    split off: over half of the 1.5B date program's wrong dates were the reference date given beside the text.
 
     Example:
         >>> from skillopt_dspy.scoring import Score
@@ -168,9 +175,50 @@ def failure_groups(failures: Sequence[Trajectory], labels: set[str] | None = Non
     for key, members in groups.items():
         if any(len(item) == 2 and item[1] == "≠" for item in key):
             said = {id(t): _clause_keys(t.score.feedback) for t in members}
-            out.update(_split_by_feedback(key, members, said))
+            for part_key, part in _split_by_copies(key, members).items():
+                out.update(_split_by_feedback(part_key, part, said))
         else:
             out[key] = members
+    return out
+
+
+def copied_from_input(t: Trajectory) -> tuple[tuple[str, str], ...]:
+    """``(field, input)`` for each wrong answer that is text of an input, word for word, while the expected
+    answer is not: the program copied what it saw (a date that answered with the reference date given
+    beside the text, a total in the input's own format) instead of deriving the answer.
+
+    Example:
+        >>> from skillopt_dspy.scoring import Score
+        >>> ex = dspy.Example(text="Reference date: 2024-03-15. Text: on 3 April", date="2024-04-03")
+        >>> ex = ex.with_inputs("text")
+        >>> copied_from_input(Trajectory(ex, dspy.Prediction(date="2024-03-15"), Score(0.0, 0.0, "")))
+        (('date', 'text'),)
+    """
+    inputs = {k: squash(str(v)).lower() for k, v in t.example.inputs().toDict().items()}
+    out = []
+    for k, expected, got in label_diffs(t):
+        answer, gold = _norm(got).lower(), _norm(expected).lower()
+        for name, text in inputs.items():
+            if len(answer) >= COPY_MIN_CHARS and answer in text and gold not in text:
+                out.append((k, name))
+                break
+    return tuple(out)
+
+
+def _split_by_copies(key: tuple, members: list[Trajectory]) -> dict[tuple, list[Trajectory]]:
+    """``members`` whose wrong answers are copied from the same inputs (two or more) apart from the rest."""
+    parts: dict[tuple, list[Trajectory]] = defaultdict(list)
+    for t in members:
+        parts[copied_from_input(t)].append(t)
+    out: dict[tuple, list[Trajectory]] = {}
+    rest = {id(t) for t in parts.pop((), [])}
+    for copied, part in sorted(parts.items(), key=lambda kv: -len(kv[1])):
+        if len(part) >= 2:
+            out[(*key, *(("copied", *c) for c in copied))] = part
+        else:
+            rest |= {id(t) for t in part}
+    if rest:
+        out[key] = [t for t in members if id(t) in rest]  # in their order
     return out
 
 
@@ -353,6 +401,13 @@ def _render_failures(
         said = feedback_summary(members)
         if said:
             parts.append("What the feedback says about these failures:\n" + said)
+        for item in key:
+            if item[0] == "copied":
+                parts.append(
+                    f"In each of these failures the program answered `{item[1]}` with text it found in the input "
+                    f"`{item[2]}` instead of the value the input asks for: a rule for this pattern says which "
+                    f"text of `{item[2]}` is not the answer, and how to find the answer instead."
+                )
         for t in members:
             n += 1
             parts.append(render_trajectory(t, f"### Failed example {n}", input_limit=limits[0], other_limit=limits[1]))

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import dspy
 
 from skillopt_dspy.edits import Edit, Patch, apply_edits, squash
-from skillopt_dspy.guards import repaired
+from skillopt_dspy.guards import repaired_fields
 from skillopt_dspy.lm.adapter import json_adapter
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.signatures import AggregateEdits, for_empty_skill
@@ -108,8 +108,7 @@ def _merge_group(
     credited: set[int] = set()  # proposals counted in a merged edit's support: each once
     for m in out.edits or []:
         claimed = [i - 1 for i in dict.fromkeys(m.merged_from) if 1 <= i <= len(edits) and i - 1 not in credited]
-        fields = m.model_dump(exclude={"merged_from"})
-        fields["content"] = repaired(fields["content"])
+        fields = repaired_fields(m.model_dump(exclude={"merged_from"}))
         counted, glued = credit(Edit(**fields), [edits[i] for i in claimed])
         sources = [edits[claimed[k]] for k in counted]
         support = sum(s.support for s in sources) or 1

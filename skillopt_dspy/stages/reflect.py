@@ -20,7 +20,7 @@ import dspy
 
 from skillopt_dspy.budget import Usage
 from skillopt_dspy.edits import Edit, Patch, RejectedEdit
-from skillopt_dspy.guards import repaired
+from skillopt_dspy.guards import repaired_fields
 from skillopt_dspy.lm.adapter import json_adapter
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.signatures import ReflectFailures, ReflectSuccesses, for_empty_skill
@@ -141,7 +141,7 @@ def reflect(
             if errors is not None:
                 errors.append(message)
             return None
-        edits = [Edit(**{**e.model_dump(), "content": repaired(e.content)}, source=source) for e in (out.edits or [])]
+        edits = [Edit(**repaired_fields(e.model_dump()), source=source) for e in (out.edits or [])]
         return Patch(edits=edits, reasoning=out.failure_summary or "", source=source)
 
     patches = runner.map(one, batches, role_name="reflection", lm=lm, adapter=json_adapter(lm))

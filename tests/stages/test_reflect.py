@@ -212,6 +212,38 @@ def test_an_empty_skill_only_takes_additions():
         assert usage.faults == faults
 
 
+def test_an_addition_is_written_rule_first_and_a_heading_that_restates_it_is_dropped():
+    from skillopt_dspy.signatures import MergedAddition, ProposedAddition
+
+    # Constrained decoding writes properties in schema order: the rule before the heading it goes under.
+    for model in (ProposedAddition, MergedAddition):
+        assert list(model.model_json_schema()["properties"])[:3] == ["op", "content", "target"]
+    rule = "When the reference date is given, the answer is the date the text names, not the reference date."
+    answer = {
+        "failure_summary": "s",
+        "edits": [
+            {"op": "add", "content": rule, "target": "When the reference date is given, the answer is the…"},
+            {"op": "add", "content": "Card disputes go to escalations.", "target": "Escalations"},
+        ],
+    }
+    with Runner(1, Usage()) as runner:
+        patches = reflect(
+            [traj("apple", "alpha", "beta")],
+            skill="",
+            task="",
+            edit_budget=2,
+            rejected=[],
+            memory="",
+            lm=fake_lm(lambda call: answer),
+            runner=runner,
+            minibatch_size=4,
+        )
+    assert [(e.target, e.content) for e in patches[0].edits] == [
+        ("", rule),
+        ("Escalations", "Card disputes go to escalations."),
+    ]
+
+
 def test_contrast_examples_reach_the_failure_analyst_only_when_asked(tmp_path):
     import pytest
 
@@ -358,3 +390,26 @@ def test_a_step_whose_analysts_only_echo_a_rejected_edit_asks_again_without_the_
     assert HARMFUL in [e["content"] for e in second.proposed] and HARMFUL not in compiled.detailed_results.best_skill
     shown = [c.inputs.get("rejected_edits") for c in engine_of(reflection).calls]
     assert REJECTED_WITHHELD in shown
+
+
+def test_wrong_answers_copied_from_the_input_are_a_pattern_of_their_own():
+    from skillopt_dspy.stages.evidence import copied_from_input, failure_evidence, failure_groups
+
+    def traj(text, expected, got, why="Off by some days."):
+        ex = dspy.Example(text=f"Reference date: 2024-03-15 (Friday). Text: {text}", date=expected)
+        return Trajectory(ex.with_inputs("text"), dspy.Prediction(date=got), Score(0.0, 0.0, why))
+
+    copies = [traj("on 3 April", "2024-04-03", "2024-03-15"), traj("Jun. 19, '19", "2019-06-19", "2024-03-15")]
+    other = [traj("on 5 May", "2024-05-05", "2024-05-06"), traj("next Friday", "2024-03-22", "2024-03-29")]
+    # An answer found in the input counts only when the expected one is not there too (extraction copies).
+    verbatim = traj("on 2024-04-03", "2024-04-03", "2024-03-15")
+    assert [copied_from_input(t) for t in (*copies, other[0], verbatim)] == [(("date", "text"),)] * 2 + [(), ()]
+    groups = failure_groups([other[0], copies[0], other[1], copies[1]], labels=set())
+    assert list(groups.values()) == [copies, other]
+    text = failure_evidence([other[0], copies[0], other[1], copies[1]], [], budget_chars=10_000, labels=set())
+    assert (
+        "## Pattern 1: `date` differs from the expected value; the wrong `date` is text copied word for word "
+        "from the input `text` (2 examples)" in text
+    )
+    # One copy alone is no pattern: it stays with the other failures.
+    assert len(failure_groups([copies[0], *other], labels=set())) == 1

@@ -161,7 +161,8 @@ def repaired_fields(fields: dict) -> dict:
 
 @lru_cache(maxsize=16)
 def _squashed(sources: tuple[str, ...]) -> tuple[str, ...]:
-    """``sources`` with whitespace squashed, once per step's inputs rather than once per edit checked."""
+    """``sources`` with whitespace squashed, once per step's inputs (or rejected buffer) rather than once per edit
+    checked."""
     return tuple(squash(s) for s in sources)
 
 
@@ -277,6 +278,6 @@ def repeats_rejected(edit: Edit, rejected: Sequence[Edit]) -> bool:
     """
     if edit.op == "delete":
         return any(r.op == "delete" and squash(r.target) == squash(edit.target) for r in rejected)
-    said = [squash(r.content) for r in rejected if r.content.strip()]
+    said = _squashed(tuple(r.content for r in rejected if r.content.strip()))  # once per buffer, not per edit
     sentences = [squash(x) for x in _SENTENCE_BREAK.split(_CLIPPED_END.sub("", edit.content)) if x.strip()]
     return bool(said and sentences) and all(any(x in r for r in said) for x in sentences)

@@ -277,7 +277,7 @@ def test_bundled_configs_load_and_the_base_lists_every_default():
         "field_extraction",
         "strict",
     )
-    assert (large.data.train_limit, large.data.valid_limit, large.data.test_limit, large.train.epochs) == (8, 20, 40, 1)
+    assert (large.data.train_limit, large.data.valid_limit, large.data.test_limit, large.train.epochs) == (8, 20, 30, 1)
     base = yaml.safe_load((ROOT / "configs" / "_base_" / "default.yaml").read_text())
     assert base == Config().model_dump(mode="json")
 

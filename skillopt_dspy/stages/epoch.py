@@ -23,6 +23,7 @@ import dspy
 from skillopt_dspy.budget import StageMeter
 from skillopt_dspy.candidates import add_candidate, settle
 from skillopt_dspy.edits import squash
+from skillopt_dspy.guards import pasted_from
 from skillopt_dspy.results import EpochRecord, StepRecord
 from skillopt_dspy.signatures import MetaSkill, SlowUpdate
 from skillopt_dspy.skill import (
@@ -108,6 +109,10 @@ def compare(
     return header + "\n\n" + (body or "(no differences and no failures)"), counts
 
 
+# A stretch this long of one line of the comparison, inside a guidance line, is that line copied.
+GUIDANCE_PASTE_CHARS = 60
+
+
 def _line_core(text: str) -> str:
     """A line without its list marker (``[1]``, ``1.``, ``-``), in :func:`squash` form."""
     return squash(re.sub(r"^\s*(?:\[\d+\]|\d+[.)]|[-*])\s*", "", text))
@@ -117,13 +122,17 @@ def drop_copied_lines(guidance: str, comparison: str) -> tuple[str, int]:
     """``guidance`` without the lines that copy the comparison it was given; and how many were dropped.
 
     Small reflection models echo their input (an example's text, its expected label) instead of writing
-    guidance; copied training examples are memorization, not guidance, so they never reach the skill.
+    guidance; copied training examples are memorization, not guidance, so they never reach the skill. A line
+    is a copy when it is a line of the comparison, or holds :data:`GUIDANCE_PASTE_CHARS` characters of one
+    behind a label of its own (the 1.5B model, on dates: "- **Persistent Failure (old 0.00 -> now 0.00)**:
+    Expected 1939-03-02 but got 2025-03-14. ...", one example's feedback word for word).
     """
-    source = "\n".join(_line_core(line) for line in comparison.splitlines())
+    lines = [_line_core(line) for line in comparison.splitlines()]
+    source = "\n".join(lines)
     kept, dropped = [], 0
     for line in guidance.splitlines():
         core = _line_core(line)
-        if len(core) >= 12 and core in source:
+        if (len(core) >= 12 and core in source) or pasted_from(core, lines, GUIDANCE_PASTE_CHARS) is not None:
             dropped += 1
         else:
             kept.append(line)

@@ -101,3 +101,9 @@ def test_slow_update_guidance_never_copies_the_comparison():
     kept, dropped = drop_copied_lines(guidance, comparison)
     assert kept == "- Refunds of 100 or less go to billing, whatever the account." and dropped == 3
     assert drop_copied_lines("- Short rule.", comparison) == ("- Short rule.", 0)
+    # Seen with the 1.5B model: one example's feedback, word for word, behind a label of the model's own.
+    feedback = "Expected 1939-03-02 but got 2025-03-14. Expected 1939-03-02 (Thursday), got 2025-03-14 (Friday)."
+    labelled = f"- **Persistent Failure (old 0.00 -> now 0.00)**: {feedback}"
+    rule = "- A two-digit year from 31 to 99 is 1931-1999 (03/02/39 is 1939-03-02)."
+    kept, dropped = drop_copied_lines(f"{labelled}\n{rule}", f"{comparison}\n  feedback: {feedback}")
+    assert (kept, dropped) == (rule, 1)

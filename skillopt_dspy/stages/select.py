@@ -63,10 +63,14 @@ def select(
     skill: str = "",
     inputs: Sequence[str] = (),
     task: str = "",
+    examples: Sequence[str] | None = None,
 ) -> Selection:
     """Rank ``edits`` and keep at most ``edit_budget``; ``rejected`` (this epoch's) ranks last. Pure.
 
-    ``inputs`` (the step's example inputs as text) and ``task`` let the guards spot pasted text."""
+    ``inputs`` (the step's example inputs as text) and ``task`` let the guards spot pasted text; ``examples``
+    (each example's inputs and expected answers as text; default ``inputs``) are where a value of one example
+    is looked for: a rule quoting one invoice's expected date is about that invoice as much as one quoting
+    its input."""
     rejected = list(rejected)
     dropped: list[tuple[Edit, str]] = []
     fresh = []
@@ -76,7 +80,7 @@ def select(
             dropped.append((e, problem))
         else:
             fresh.append(e)
-    specific = {id(e): one_example_value(e, inputs) for e in fresh}
+    specific = {id(e): one_example_value(e, inputs if examples is None else examples) for e in fresh}
     tried = {id(e): repeats_rejected(e, rejected) for e in fresh}
     ranked = sorted(  # stable: ties keep the aggregate's order
         fresh,

@@ -50,6 +50,7 @@ def _fresh_candidate(
     budget: int,
     rejected: Sequence[Edit],
     inputs: Sequence[str] = (),
+    examples: Sequence[str] | None = None,
     task: str = "",
 ) -> tuple[Selection, ApplyResult]:
     """Select and apply, so that the edit budget is spent on edits that apply and on a candidate not yet judged.
@@ -70,6 +71,7 @@ def _fresh_candidate(
             rejected=rejected,
             skill=state.skill,
             inputs=inputs,
+            examples=examples,
             task=task,
         )
         candidate = update(state.skill, selection.selected)
@@ -117,6 +119,11 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
     }
     rejected = [r for r in state.rejected if r.epoch == epoch]  # the buffer is reset each epoch
     inputs = ["\n".join(str(v) for v in ex.inputs().values()) for ex in batch]
+    # Where select looks for a value of one example: its inputs and its expected answers (not its id).
+    examples = [
+        "\n".join([text, *(str(v) for k, v in ex.labels().items() if k not in ("id", "_id", "uid"))])
+        for text, ex in zip(inputs, batch)
+    ]
 
     def propose(note: str | None = None) -> tuple[list[Patch], Patch, Selection, ApplyResult]:
         patches = reflect(
@@ -134,7 +141,13 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         merged = aggregate(patches, runner=trainer.runner, fan_in=trainer.s.aggregate_fan_in, errors=errors, **common)
         meter.lap("aggregate")
         selection, candidate = _fresh_candidate(
-            state, merged.edits, budget, [r.edit for r in rejected], inputs=inputs, task=trainer.task
+            state,
+            merged.edits,
+            budget,
+            [r.edit for r in rejected],
+            inputs=inputs,
+            examples=examples,
+            task=trainer.task,
         )
         meter.lap("select + update")
         return patches, merged, selection, candidate

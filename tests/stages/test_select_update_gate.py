@@ -183,6 +183,18 @@ def test_on_equal_support_a_rule_about_one_example_ranks_after_general_rules():
     assert select([one, general], edit_budget=3).selected == (one, general)  # no inputs known: order kept
 
 
+def test_a_rule_quoting_one_examples_expected_answer_ranks_after_general_rules():
+    # Measured (1.5B quickstart, field extraction): "When the `date` field is expected to be YYYY-MM-DD, replace the
+    # current value with '2022-06-09'" (one invoice's expected date; its input says 09.06.2022) took a slot.
+    inputs = ["Invoice date: 09.06.2022. Total: 5,52 EUR", "Invoice date: 11.11.2022. Total: 183,43 EUR"]
+    examples = [f"{inputs[0]}\n2022-06-09\n5.52", f"{inputs[1]}\n2022-11-11\n183.43"]
+    one = Edit(op="add", content="When the `date` field is expected, replace the current value with '2022-06-09'.")
+    general = Edit(op="add", content="When the input says 'Invoice date:', the date is the value after it.")
+    assert select([one, general], edit_budget=1, inputs=inputs).selected == (one,)  # not in any input
+    picked = select([one, general], edit_budget=1, inputs=inputs, examples=examples)
+    assert picked.selected == (general,) and "quotes '2022-06-09', a value of one example" in picked.dropped[0][1]
+
+
 def test_a_domain_word_with_one_digit_is_not_one_examples_value():
     # Measured (1.5B routing, budget 300): the sign-in rule ranked last because one ticket of the step said "2FA".
     inputs = ["My 2FA codes are rejected since Monday.", "Refund of 29,50 € please."]

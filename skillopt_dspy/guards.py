@@ -138,8 +138,9 @@ def repaired_fields(fields: dict) -> dict:
     aside) goes under no heading. Short headings stay even when the rule names them ("billing"): they are
     what a section is called.
 
-    Measured on the 1.5B model (dates, the rule written before its heading): analysts wrote the rule and then
-    its first 80 characters as the heading, so the skill would show each rule twice.
+    Measured on the 1.5B model (dates, in a trial that had the schema ask for the rule before its heading):
+    analysts wrote the rule and then its first 80 characters as the heading, so the skill would show each rule
+    twice; with the heading first they put rules there too ("When the reference date is YYYY-MM-DD, ...").
 
     Example:
         >>> repaired_fields({"op": "add", "target": "When the reference date is given, the answer", "content":

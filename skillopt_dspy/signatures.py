@@ -35,21 +35,15 @@ class ProposedEdit(BaseModel):
     )
 
 
-class ProposedAddition(BaseModel):
-    """An edit to an empty skill: only ``add`` can apply (the other ops need text of the skill as target).
-
-    The rule comes before its heading: small models fill the first free-text field with what they mean to
-    say, and with the heading first the 1.5B analysts wrote their rules into it and a bare value
-    ("YYYY-MM-DD", "2026-12-10") as the content."""
+class ProposedAddition(ProposedEdit):
+    """An edit to an empty skill: only ``add`` can apply (the other ops need text of the skill as target)."""
 
     op: Literal["add"] = Field(default="add", description="add: append a new rule under a section heading")
-    content: str = Field(default="", description="the rule to add (Markdown)", json_schema_extra={"maxLength": 600})
     target: str = Field(
         default="",
         description="the section heading to add the rule under (a short title; empty = no heading)",
         json_schema_extra={"maxLength": 80},
     )
-    rationale: str = ProposedEdit.model_fields["rationale"]
 
 
 class MergedEdit(ProposedEdit):

@@ -406,5 +406,7 @@ def test_wrong_answers_copied_from_the_input_are_a_pattern_of_their_own():
         "## Pattern 1: `date` differs from the expected value; the wrong `date` is text copied word for word "
         "from the input `text` (2 examples)" in text
     )
+    assert "the program answered `date` with text it found in the input `text` instead of the value" in text
+    assert text.count("text it found in the input") == 1  # said once, for the copies' pattern only
     # One copy alone is no pattern: it stays with the other failures.
     assert len(failure_groups([copies[0], *other], labels=set())) == 1

@@ -20,6 +20,22 @@ def traj(word, group, got, feedback=""):
     return Trajectory(example, dspy.Prediction(group=got), Score(float(ok), float(ok), feedback))
 
 
+def reflect_one(lm, runner, *, skill="", **kwargs):
+    """One reflect call on one failure (apple: alpha answered beta), with the defaults these tests share."""
+    return reflect(
+        [traj("apple", "alpha", "beta")],
+        skill=skill,
+        task="",
+        edit_budget=2,
+        rejected=[],
+        memory="",
+        lm=lm,
+        runner=runner,
+        minibatch_size=4,
+        **kwargs,
+    )
+
+
 def test_failures_grouped_by_confusion_then_every_success_in_minibatches():
     trajs = [
         traj("ant", "alpha", "gamma"),
@@ -103,18 +119,7 @@ def test_a_failed_reflection_is_counted_and_the_step_goes_on():
     usage = Usage()
     errors = []
     with Runner(1, usage) as runner:
-        patches = reflect(
-            [traj("apple", "alpha", "beta")],
-            skill="",
-            task="",
-            edit_budget=2,
-            rejected=[],
-            memory="",
-            lm=lm,
-            runner=runner,
-            minibatch_size=4,
-            errors=errors,
-        )
+        patches = reflect_one(lm, runner, errors=errors)
     assert patches == []
     assert usage.faults == {"reflect_error": 1}
     assert errors and "failure reflection failed" in errors[0]
@@ -198,17 +203,7 @@ def test_an_empty_skill_only_takes_additions():
     for skill, faults in (("", {"reflect_error": 1}), ("## Rules\n- billing is for invoices.", {})):
         usage = Usage()
         with Runner(1, usage) as runner:
-            reflect(
-                [traj("apple", "alpha", "beta")],
-                skill=skill,
-                task="",
-                edit_budget=2,
-                rejected=[],
-                memory="",
-                lm=fake_lm(lambda call: replace),
-                runner=runner,
-                minibatch_size=4,
-            )
+            reflect_one(fake_lm(lambda call: replace), runner, skill=skill)
         assert usage.faults == faults
 
 
@@ -222,17 +217,7 @@ def test_an_added_rule_whose_heading_restates_it_goes_under_no_heading():
         ],
     }
     with Runner(1, Usage()) as runner:
-        patches = reflect(
-            [traj("apple", "alpha", "beta")],
-            skill="",
-            task="",
-            edit_budget=2,
-            rejected=[],
-            memory="",
-            lm=fake_lm(lambda call: answer),
-            runner=runner,
-            minibatch_size=4,
-        )
+        patches = reflect_one(fake_lm(lambda call: answer), runner)
     assert [(e.target, e.content) for e in patches[0].edits] == [
         ("", rule),
         ("Escalations", "Card disputes go to escalations."),
@@ -321,17 +306,7 @@ def test_an_edit_whose_text_loops_keeps_one_copy():
     edit = {"op": "add", "target": "", "content": looped[:600], "rationale": "r"}
     usage = Usage()
     with Runner(1, usage) as runner:
-        patches = reflect(
-            [traj("apple", "alpha", "beta")],
-            skill="",
-            task="",
-            edit_budget=2,
-            rejected=[],
-            memory="",
-            lm=fake_lm(lambda call: {"failure_summary": "s", "edits": [edit]}),
-            runner=runner,
-            minibatch_size=4,
-        )
+        patches = reflect_one(fake_lm(lambda call: {"failure_summary": "s", "edits": [edit]}), runner)
         assert [e.content for e in patches[0].edits] == ["Totals are plain numbers: total='183.43', currency='GBP'"]
         other = Patch(edits=[Edit(op="add", content="Dates are ISO.", source="failure")], source="failure")
         merged = aggregate(

@@ -43,6 +43,7 @@ CHARS_PER_TOKEN = 3.5  # a conservative average for English and code under BPE t
 DEFAULT_CONTEXT_TOKENS = 32_768  # when the LM does not say (hosted models have at least this)
 CATEGORICAL_MAX_CHARS = 40  # a value this short, on one line, can be a label worth grouping on
 _FLOOR = 120  # no field is cut below this many characters
+ID_FIELDS = ("id", "_id", "uid")  # an example's identifier: no answer, and no value a rule could be about
 COPY_MIN_CHARS = 4  # a wrong answer this long found in an input is a copy, not a coincidence ("no", "3")
 
 
@@ -94,7 +95,7 @@ def expected_fields(t: Trajectory) -> dict[str, Any]:
     if shared:
         return shared
     if len(got) == 1 and "output" in got:  # a program returning a bare value: its one answer field
-        named = {k: v for k, v in labels.items() if k not in ("id", "_id", "uid")}
+        named = {k: v for k, v in labels.items() if k not in ID_FIELDS}
         return named if len(named) == 1 else labels
     return labels
 
@@ -198,8 +199,10 @@ def copied_from_input(t: Trajectory) -> tuple[tuple[str, str], ...]:
     out = []
     for k, expected, got in label_diffs(t):
         answer, gold = _norm(got).lower(), _norm(expected).lower()
+        if len(answer) < COPY_MIN_CHARS:
+            continue
         for name, text in inputs.items():
-            if len(answer) >= COPY_MIN_CHARS and answer in text and gold not in text:
+            if answer in text and gold not in text:
                 out.append((k, name))
                 break
     return tuple(out)

@@ -23,6 +23,7 @@ from skillopt_dspy.schedule import edit_budget
 from skillopt_dspy.scoring import gate_value
 from skillopt_dspy.skill import skill_hash
 from skillopt_dspy.stages.aggregate import aggregate
+from skillopt_dspy.stages.evidence import ID_FIELDS
 from skillopt_dspy.stages.gate import batch_check
 from skillopt_dspy.stages.reflect import reflect
 from skillopt_dspy.stages.select import Selection, select
@@ -121,7 +122,7 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
     inputs = ["\n".join(str(v) for v in ex.inputs().values()) for ex in batch]
     # Where select looks for a value of one example: its inputs and its expected answers (not its id).
     examples = [
-        "\n".join([text, *(str(v) for k, v in ex.labels().items() if k not in ("id", "_id", "uid"))])
+        "\n".join([text, *(str(v) for k, v in ex.labels().items() if k not in ID_FIELDS)])
         for text, ex in zip(inputs, batch)
     ]
 

@@ -116,6 +116,11 @@ class OptimizerConfig(_Section):
     batch_check: bool = Field(
         True, description="score a candidate on its step's training batch first; validate only if it does better there"
     )
+    carry_ahead: bool = Field(
+        True,
+        description="later steps of an epoch build on a candidate that did better on its batch and was ahead on "
+        "validation but not significantly (still gated against the accepted skill)",
+    )
     metric_range: list[float] = Field(
         default_factory=lambda: [0.0, 1.0], description="[low, high] a soft score can take (racing's bound)"
     )

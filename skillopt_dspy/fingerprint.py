@@ -103,6 +103,7 @@ def run_fingerprint(trainer: Any) -> dict[str, Any]:
         "slow_update_samples": s.slow_update_samples,
         **{k: getattr(s, k) for k in ("gate_test", "gate_alpha")},  # they change decisions; racing does not
         "batch_check": s.batch_check,
+        "carry_ahead": s.carry_ahead,
         "lm": getattr(trainer.lm, "model", None),
         "reflection_lm": getattr(trainer.reflection_lm, "model", None),
     }

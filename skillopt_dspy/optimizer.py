@@ -104,6 +104,11 @@ class SkillOpt(Teleprompter):
             examples its edits were written from) and validate it only if it does strictly better there than
             the current skill did (GEPA's minibatch check): a candidate that fixes none of the failures it
             was written for costs ``batch_size`` metric calls instead of a validation run.
+        carry_ahead: a candidate that did better on its batch and was ahead of the current skill on validation
+            (estimated on the examples racing scored), but not significantly, becomes the base the epoch's later
+            steps build on: their edits are added to it, and each such candidate is gated against the accepted
+            skill as any other. Small gains that one 60-example gate cannot tell from noise can then add up to
+            one it can. The run's skill only ever changes through the gate.
         pass_threshold: a float score at or above this counts as a hard pass.
         learning_rate: the edit budget, i.e. most edits applied per step; ``lr_scheduler`` decays it
             (``"constant"``, ``"linear"``, ``"cosine"``) towards ``min_learning_rate``.
@@ -140,6 +145,7 @@ class SkillOpt(Teleprompter):
         gate_alpha: float = 0.1,
         racing: bool = True,
         batch_check: bool = True,
+        carry_ahead: bool = True,
         metric_range: Sequence[float] = (0.0, 1.0),
         pass_threshold: float = 1.0,
         learning_rate: int = 4,
@@ -173,8 +179,9 @@ class SkillOpt(Teleprompter):
         if isinstance(mixed_weight, bool) or not isinstance(mixed_weight, (int, float)) or not 0 <= mixed_weight <= 1:
             raise ValueError(f"mixed_weight must be a number in [0, 1], got {mixed_weight!r}")
         metric_range = _check_gate_test(gate_test, gate_alpha, racing, metric_range)
-        if not isinstance(batch_check, bool):
-            raise TypeError(f"batch_check must be True or False, got {batch_check!r}")
+        for name, flag in (("batch_check", batch_check), ("carry_ahead", carry_ahead)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
         if lr_scheduler not in SCHEDULERS:
             raise ValueError(f"lr_scheduler must be one of {SCHEDULERS}, got {lr_scheduler!r}")
         _positive_int("learning_rate", learning_rate)
@@ -218,6 +225,7 @@ class SkillOpt(Teleprompter):
             gate_alpha=float(gate_alpha),
             racing=racing,
             batch_check=batch_check,
+            carry_ahead=carry_ahead,
             metric_range=metric_range,
             pass_threshold=float(pass_threshold),
             learning_rate=learning_rate,

@@ -41,6 +41,8 @@ class StepRecord:
     stages: dict = field(default_factory=dict)
     candidate: int | None = None
     retried: str = ""  # why the step's reflection was asked a second time (see guards.echoed_rejected)
+    built_on: int | None = None  # carry_ahead: the step whose candidate this step's edits were added to
+    carried: bool = False  # carry_ahead: turned down while ahead; the epoch's next steps build on it
 
     @property
     def applied(self) -> list[dict]:
@@ -48,8 +50,8 @@ class StepRecord:
 
     @property
     def rejected(self) -> list[dict]:
-        """Edits that were applied to a candidate the gate turned down."""
-        return [] if self.accepted else self.applied
+        """Edits that were applied to a candidate the gate turned down (and did not carry: see ``carried``)."""
+        return [] if self.accepted or self.carried else self.applied
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "step", **asdict(self)}

@@ -52,6 +52,7 @@ class TrainSettings:
     gate_alpha: float = 0.1
     racing: bool = True
     batch_check: bool = True
+    carry_ahead: bool = True
     metric_range: tuple[float, float] = (0.0, 1.0)
     pass_threshold: float = 1.0
     learning_rate: int = 4

@@ -1,4 +1,5 @@
-"""A training run for the crash/resume tests, run as a subprocess: ``python -m tests.resume_run LOG_DIR CALLS KILL``.
+"""A training run for the crash/resume tests, run as a subprocess: ``python -m tests.resume_run LOG_DIR CALLS KILL
+[nocarry]`` (``nocarry``: ``carry_ahead=False``).
 
 Every LM call appends one line to CALLS (its kind, inputs and skill). KILL is ``0`` (run to the end), a number
 N (SIGKILL at the N-th target call, as before), or ``KIND:N``: SIGKILL when the N-th call of that kind
@@ -75,6 +76,7 @@ def main() -> None:
             learning_rate=3,
             num_threads=1,
             slow_update_samples=4,
+            carry_ahead=sys.argv[4:] != ["nocarry"],
             log_dir=log_dir,
             progress=False,
         )

@@ -67,7 +67,7 @@ def test_dotted_overrides_parse_values_as_yaml_and_flags_win(tmp_path):
     [
         (
             {"optimizer": {"learing_rate": 3}},
-            "optimizer.learing_rate: unknown key; allowed here: aggregate_fan_in, batch_check, contrast_examples, gate",
+            "optimizer.learing_rate: unknown key; allowed here: aggregate_fan_in, batch_check, carry_ahead",
         ),
         (
             {"optimizer": {"learning_rate": "many"}},

@@ -124,3 +124,52 @@ def test_lm_calls_and_tokens_are_counted_per_role_across_threads():
     assert res.lm_calls == {"target": len(target.engine.calls), "reflection": len(reflection.engine.calls)}
     assert res.tokens["target"] > 0 and res.tokens["reflection"] > 0
     assert res.metric_calls == len(target.engine.calls)
+
+
+def _carry_run(carry_ahead: bool):
+    """The crash tests' run (tests/resume_run.py) in process: each of epoch 1's candidates is ahead on 3 of the 9
+    validation words, short of significance alone."""
+    from tests.resume_run import TRAIN, VAL
+
+    target = fake_lm(target_handler, name="fake/target")
+    reflection = fake_lm(rule_reflector(harmful_once=True), name="fake/reflect")
+    with dspy.context(lm=target):
+        opt = SkillOpt(
+            metric=group_metric,
+            reflection_lm=reflection,
+            batch_size=6,
+            minibatch_size=3,
+            epochs=2,
+            learning_rate=3,
+            num_threads=1,
+            slow_update_samples=4,
+            carry_ahead=carry_ahead,
+            progress=False,
+        )
+        return opt.compile(WordGroup(), trainset=TRAIN, valset=VAL), reflection
+
+
+def test_a_candidate_ahead_but_not_significant_is_carried_and_the_next_steps_build_on_it():
+    from skillopt_dspy.testing import engine_of
+
+    compiled, reflection = _carry_run(carry_ahead=True)
+    steps = [r for r in compiled.detailed_results.history if r.__class__.__name__ == "StepRecord"]
+    first, second, third = steps[:3]
+    assert first.carried and not first.accepted and first.gate["stage"] == "validation"
+    assert first.rejected == []  # carried edits are not rejected edits
+    carried_rules = [e["content"] for e in first.applied]
+    # The next steps roll out and reflect on the carried candidate, and add their edits to it.
+    assert second.built_on == 0 and third.built_on == 0
+    reflected_on = [c.inputs["skill"] for c in engine_of(reflection).calls if "evidence" in c.inputs]
+    assert any(all(rule in skill for rule in carried_rules) for skill in reflected_on)
+    # Step 3's candidate holds both steps' rules and is accepted against the skill the run started from.
+    assert third.accepted and third.gate["incumbent_score"] == 0.0 and third.gate["p_value"] <= 0.1
+    assert all(rule in compiled.skill for rule in carried_rules + [e["content"] for e in third.applied])
+    # A new epoch starts from the accepted skill: nothing is carried over the boundary.
+    assert steps[3].epoch == 1 and steps[3].built_on is None
+
+    # Without carrying, the same run's candidates each stay short of significance, and none is accepted.
+    plain, _ = _carry_run(carry_ahead=False)
+    plain_steps = [r for r in plain.detailed_results.history if r.__class__.__name__ == "StepRecord"]
+    assert not any(s.accepted or s.carried or s.built_on is not None for s in plain_steps)
+    assert [s.gate["p_value"] for s in plain_steps[1:3]] == [0.125, 0.125]

@@ -141,12 +141,12 @@ def step_edit_rows(step: StepRecord) -> list[dict[str, Any]]:
     the candidate they made; the rest were dropped by select, each with its reason.
     """
     rows = []
-    verdict = "accepted" if step.accepted else "rejected by the gate"
+    verdict, kind = ("accepted", "accepted") if step.accepted else ("rejected by the gate", "rejected")
+    if step.carried:
+        verdict = "not accepted but ahead on validation: carried, the epoch's next steps built on it"
     for report in step.apply_reports:
         if report["applied"]:
-            rows.append(
-                _edit_row(step, step.epoch, report["edit"], f"selected, applied, {verdict}", verdict.split()[0])
-            )
+            rows.append(_edit_row(step, step.epoch, report["edit"], f"selected, applied, {verdict}", kind))
         else:
             why = report.get("detail") or report.get("reason", "")
             rows.append(_edit_row(step, step.epoch, report["edit"], f"selected, not applied: {why}", "skipped"))

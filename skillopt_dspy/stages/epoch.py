@@ -194,7 +194,7 @@ def describe_outcomes(steps: list[StepRecord]) -> str:
         delta = s.gate.get("delta")  # on the examples the candidate was scored on (racing may stop early)
         if delta is None:
             delta = (s.gate["candidate_score"] or 0.0) - s.gate["incumbent_score"]
-        verdict = "ACCEPTED" if s.accepted else "REJECTED"
+        verdict = "ACCEPTED" if s.accepted else "CARRIED (ahead, not significant)" if s.carried else "REJECTED"
         for e in s.applied:
             content = " ".join(str(e.get("content", "")).split())[:200]
             lines.append(f"- {verdict} ({delta:+.3f}) {e['op']} {e.get('target', '')!r}: {content}")
@@ -235,6 +235,7 @@ def end_epoch(trainer: Trainer, state: RunState, epoch: int, steps: list[StepRec
         meter.lap("meta_skill")
     state.epochs_done = epoch + 1
     state.epoch_start_skill = state.skill
+    state.base, state.base_step = "", None  # a carried candidate is built on within its epoch only
     return EpochRecord(
         epoch=epoch,
         val_score=state.val_score,

@@ -5,7 +5,8 @@ order). ``test="strict"`` accepts on a strictly higher unrounded mean (ties are 
 ``test="paired"`` also asks a one-sided paired test on the same examples (exact sign/McNemar test on
 hard outcomes, seeded sign-flip test otherwise, see :mod:`skillopt_dspy.significance`) for
 ``p <= alpha``. :func:`cannot_win` is the early-rejection bound used while a candidate is still being
-scored: true when no scores for the examples left could make :func:`decide` accept.
+scored: true when no scores for the examples left could make :func:`decide` accept; :func:`estimated_delta`
+estimates a candidate's gain on the whole valset from the examples it was scored on.
 :class:`ValidationCache` keeps every skill's per-example scores, complete or partial, by skill hash.
 
 Example:
@@ -170,6 +171,38 @@ def batch_check(before: Sequence[Score], after: Sequence[Score], rule: GateRule)
         total=len(before),
         stage="batch",
     )
+
+
+def estimated_delta(incumbent: Sequence[Score], candidate: Sequence[Score | None], rule: GateRule) -> float | None:
+    """The candidate's gain over the incumbent on the whole valset, estimated from the examples it was scored on
+    (``None`` where not scored); None when it cannot be estimated. Pure.
+
+    Racing scores first the examples the incumbent did worst on, where a candidate can only gain, so the plain
+    difference on a stopped candidate's examples flatters it. The estimate weighs two strata by their sizes in
+    the valset: the examples the incumbent scored below the best (mean gain there) and those it scored the best
+    on (mean loss there). A stratum with members of which none was scored: None (the loss side is unknown).
+    Exact when every example was scored.
+
+    Example:
+        >>> one, zero = Score(1, 1), Score(0, 0)
+        >>> inc = [zero] * 6 + [one] * 4  # racing scored the 6 failures and 2 of the 4 passes
+        >>> cand = [one, one, one, zero, zero, zero, one, zero, None, None]
+        >>> round(estimated_delta(inc, cand, GateRule(mode="hard")), 3)  # 3/6 gained x 6/10 - 1/2 lost x 4/10
+        0.1
+        >>> estimated_delta(inc, cand[:6] + [None] * 4, GateRule(mode="hard")) is None
+        True
+    """
+    top = rule.value(rule.best)
+    total = 0.0
+    for at_best in (False, True):
+        members = [i for i, s in enumerate(incumbent) if (rule.value(s) >= top) is at_best]
+        scored = [i for i in members if candidate[i] is not None]
+        if members and not scored:
+            return None
+        if scored:
+            gain = sum(rule.value(candidate[i]) - rule.value(incumbent[i]) for i in scored)  # type: ignore[arg-type]
+            total += gain / len(scored) * len(members)
+    return total / len(incumbent) if incumbent else None
 
 
 def cannot_win(

@@ -5,6 +5,12 @@ step's record: every edit proposed, aggregated, selected or dropped (with why), 
 decision, and the cost per stage. With ``batch_check`` a candidate is first scored on the step's own batch and
 validated only if it did better there. A rejected candidate's applied edits join the rejected-edit buffer
 with the scores before and after (validation, or the batch; a hint to this epoch's later reflection calls).
+
+With ``carry_ahead`` a candidate that did better on its batch and was ahead on validation (by
+:func:`~skillopt_dspy.stages.gate.estimated_delta`) without being significantly so is *carried*: it becomes
+the base (``RunState.base``) the epoch's next steps roll out, reflect on and add their edits to, while every
+candidate is still gated against the accepted skill. Its edits are not rejected. The base is dropped when a
+candidate is accepted and at the epoch boundary; a candidate built on it that is not carried leaves it as is.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from skillopt_dspy.scoring import gate_value
 from skillopt_dspy.skill import skill_hash
 from skillopt_dspy.stages.aggregate import aggregate
 from skillopt_dspy.stages.evidence import ID_FIELDS
-from skillopt_dspy.stages.gate import batch_check
+from skillopt_dspy.stages.gate import GateDecision, batch_check, estimated_delta
 from skillopt_dspy.stages.reflect import reflect
 from skillopt_dspy.stages.select import Selection, select
 from skillopt_dspy.stages.update import update
@@ -36,9 +42,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _judged_before(state: RunState, text: str) -> int | None:
-    """The step of a candidate with exactly ``text``, made from the current skill and rejected; else None."""
-    parent = index_of(state.candidates, state.skill)
+def _judged_before(state: RunState, text: str, base: str) -> int | None:
+    """The step of a candidate with exactly ``text``, made from ``base`` and rejected; else None."""
+    parent = index_of(state.candidates, base)
     for c in state.candidates:
         if c["skill"] == text and c["parent"] == parent and c["accepted"] is False:
             return c["step"] if c["step"] is not None else -1
@@ -47,6 +53,7 @@ def _judged_before(state: RunState, text: str) -> int | None:
 
 def _fresh_candidate(
     state: RunState,
+    base: str,
     edits: Sequence[Edit],
     budget: int,
     rejected: Sequence[Edit],
@@ -54,11 +61,12 @@ def _fresh_candidate(
     examples: Sequence[str] | None = None,
     task: str = "",
 ) -> tuple[Selection, ApplyResult]:
-    """Select and apply, so that the edit budget is spent on edits that apply and on a candidate not yet judged.
+    """Select and apply to ``base``, so that the edit budget is spent on edits that apply and on a candidate not
+    yet judged.
 
     A selected edit that cannot apply (a ``replace`` whose target is not in the skill, or is in it several
     times) is dropped with why, and the next-ranked edit takes its slot. A candidate the gate already rejected
-    against this same skill is not judged again: its verdict would repeat (the gate caches scores by skill),
+    against this same base is not judged again: its verdict would repeat (the gate caches scores by skill),
     so the step would be spent. The edits that made it (those that repeat the rejected buffer, as select
     judges it with :func:`~skillopt_dspy.guards.repeats_rejected`, or the last-ranked one when none does) are
     dropped with the reason and the next-ranked edits take their place, until a new candidate or no edit is
@@ -70,24 +78,37 @@ def _fresh_candidate(
             [e for e in edits if e.key() not in excluded],
             edit_budget=budget,
             rejected=rejected,
-            skill=state.skill,
+            skill=base,
             inputs=inputs,
             examples=examples,
             task=task,
         )
-        candidate = update(state.skill, selection.selected)
+        candidate = update(base, selection.selected)
         unapplied = [r for r in candidate.reports if not r.applied]
         if unapplied and selection.over_budget:  # give the slot of an edit that cannot apply to the next one
             for r in unapplied:
                 excluded[r.edit.key()] = f"could not apply ({r.reason}" + (f": {r.detail})" if r.detail else ")")
             continue
-        seen = _judged_before(state, candidate.text) if candidate.applied else None
+        seen = _judged_before(state, candidate.text, base) if candidate.applied else None
         if seen is None:
             again = tuple((e, excluded[e.key()]) for e in edits if e.key() in excluded)
             return Selection(selection.selected, again + selection.dropped, selection.over_budget), candidate
         culprits = [e for e in candidate.applied if repeats_rejected(e, rejected)] or [candidate.applied[-1]]
         for e in culprits:
             excluded[e.key()] = f"this candidate was rejected against the same skill at step {seen + 1}"
+
+
+def _carries(trainer: Trainer, state: RunState, candidate: str, decision: GateDecision) -> bool:
+    """Whether a candidate the gate turned down becomes the base of the epoch's next steps (``carry_ahead``).
+
+    Only after validation (it did better on its batch) and only when ahead: :func:`estimated_delta` over the
+    examples it was scored on is above zero, so a candidate racing stopped on the incumbent's weakest examples
+    does not count as ahead for having gained where only gains were possible."""
+    if not trainer.s.carry_ahead or decision.accepted or decision.stage != "validation":
+        return False
+    known = trainer.val_cache.known(candidate)
+    delta = estimated_delta(trainer.val_cache.scores(state.skill), known, trainer.gate_rule())
+    return delta is not None and delta > 0
 
 
 def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | None = None) -> StepRecord:
@@ -106,13 +127,15 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
     batch_ids = trainer._batch(step, batch_size)
     meter = StageMeter(trainer.usage)
     batch = [trainer.trainset[i] for i in batch_ids]
-    trajectories = trainer.rollout(state.skill, batch)
+    base = state.base or state.skill  # the skill this step's edits are added to (a carried candidate, or the skill)
+    built_on = state.base_step if state.base else None
+    trajectories = trainer.rollout(base, batch)
     meter.lap("rollout")
     train_score = gate_value([t.score for t in trajectories], trainer.s.gate, trainer.s.mixed_weight)
     errors: list[str] = []
     memory = state.meta_skill if trainer.s.use_meta_skill else ""
     common = {
-        "skill": state.skill,
+        "skill": base,
         "task": trainer.task,
         "edit_budget": budget,
         "memory": memory,
@@ -143,6 +166,7 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         meter.lap("aggregate")
         selection, candidate = _fresh_candidate(
             state,
+            base,
             merged.edits,
             budget,
             [r.edit for r in rejected],
@@ -163,7 +187,7 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         patches, merged, selection, candidate = propose(REJECTED_WITHHELD)
         proposed += [e for p in patches for e in p.edits]
         selection = Selection(selection.selected, first_dropped + selection.dropped, selection.over_budget)
-    decision, index = None, None
+    decision, index, carried = None, None, False
     if candidate.applied:
         if trainer.run_dir is not None:
             trainer.run_dir.save_skill(step + 1, candidate.text)
@@ -173,13 +197,17 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
             meter.lap("batch check")
         if decision is None:  # no batch check, or the candidate did better on its batch
             index = add_candidate(
-                state.candidates, candidate.text, source="step", epoch=epoch, step=step, parent_skill=state.skill
+                state.candidates, candidate.text, source="step", epoch=epoch, step=step, parent_skill=base
             )
             decision = trainer.val_gate(state.skill, candidate.text)
             meter.lap("gate")
             settle(state.candidates, index, accepted=decision.accepted, metric_calls=trainer.usage.metric_calls)
+        carried = _carries(trainer, state, candidate.text, decision)
         if decision.accepted:
             state.skill, state.val_score = candidate.text, decision.candidate_score
+            state.base, state.base_step = "", None
+        elif carried:
+            state.base, state.base_step = candidate.text, step
         else:
             # Both scores on the examples the candidate was scored on (racing may have stopped it early; the
             # batch check scores the training batch).
@@ -218,6 +246,8 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         stages=meter.totals,
         candidate=index,
         retried=retried,
+        built_on=built_on,
+        carried=carried,
     )
     if decision:
         gate_text = decision.reason
@@ -235,7 +265,7 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         len(record.proposed),
         len(record.selected),
         len(candidate.applied),
-        "ACCEPTED" if record.accepted else "rejected" if decision else "skipped",
-        gate_text,
+        "ACCEPTED" if record.accepted else "carried" if carried else "rejected" if decision else "skipped",
+        gate_text + ("; ahead, so the epoch's next steps build on it" if carried else ""),
     )
     return record

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skillopt_dspy.scoring import Score
-from skillopt_dspy.stages.gate import GateRule, ValidationCache, cannot_win, decide
+from skillopt_dspy.stages.gate import GateRule, ValidationCache, cannot_win, decide, estimated_delta
 from skillopt_dspy.stages.racing import RacingGate, validation_order
 
 
@@ -210,3 +210,21 @@ def test_validation_cache_never_reevaluates_a_skill():
     cache.scores("- b")
     assert calls == [("- a", [0, 1]), ("- b", [1]), ("- b", [0])] and cache.hits == 1
     assert cache.items()[next(iter(cache.items()))] == [Score(1, 1)] * 2
+
+
+def test_estimated_delta_weighs_what_racing_scored_by_the_valset_strata():
+    one, zero, half = Score(1, 1), Score(0, 0), Score(0, 0.5)
+    incumbent = [zero] * 4 + [one] * 6
+    rule = GateRule(mode="hard")
+    # Scored in full: the plain difference of means.
+    full = [one, one, zero, zero] + [one] * 5 + [zero]
+    assert estimated_delta(incumbent, full, rule) == pytest.approx(0.1)
+    # Racing stopped it after the 4 failures and 2 passes: gains 2/4 of 4, loses 1/2 of 6 -> (2 - 3) / 10.
+    stopped = [one, one, zero, zero, one, zero, None, None, None, None]
+    assert estimated_delta(incumbent, stopped, rule) == pytest.approx(-0.1)
+    # The plain difference on those six examples would call it ahead (+1/6): the strata are what keep it honest.
+    # No pass scored yet: what it loses there is unknown.
+    assert estimated_delta(incumbent, [one] * 4 + [None] * 6, rule) is None
+    # Soft scores: the strata are below the best and at the best.
+    soft = GateRule(mode="soft")
+    assert estimated_delta([half, one], [one, one], soft) == pytest.approx(0.25)

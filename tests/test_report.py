@@ -94,6 +94,8 @@ def test_every_edit_is_listed_with_its_source_and_fate(run):
     expected = []
     for s in compiled.detailed_results.history:
         verdict = "accepted" if s.accepted else "rejected by the gate"
+        if s.carried:
+            verdict = "not accepted but ahead on validation: carried, the epoch's next steps built on it"
         for r in s.apply_reports:
             expected.append((r["edit"], f"selected, applied, {verdict}" if r["applied"] else "selected, not applied"))
         expected += [(d["edit"], f"dropped: {d['reason']}") for d in s.dropped]

@@ -157,6 +157,11 @@ def test_a_candidate_ahead_but_not_significant_is_carried_and_the_next_steps_bui
     first, second, third = steps[:3]
     assert first.carried and not first.accepted and first.gate["stage"] == "validation"
     assert first.rejected == []  # carried edits are not rejected edits
+    from skillopt_dspy.report.data import step_edit_rows
+
+    fates = {row["fate"] for row in step_edit_rows(first) if row["kind"] != "dropped"}
+    carried = "not accepted but ahead on validation: carried, the epoch's next steps built on it"
+    assert fates == {f"selected, applied, {carried}"}
     carried_rules = [e["content"] for e in first.applied]
     # The next steps roll out and reflect on the carried candidate, and add their edits to it.
     assert second.built_on == 0 and third.built_on == 0

@@ -181,7 +181,8 @@ def estimated_delta(incumbent: Sequence[Score], candidate: Sequence[Score | None
     difference on a stopped candidate's examples flatters it. The estimate weighs two strata by their sizes in
     the valset: the examples the incumbent scored below the best (mean gain there) and those it scored the best
     on (mean loss there). A stratum with members of which none was scored: None (the loss side is unknown).
-    Exact when every example was scored.
+    Exact when every example was scored. On hard outcomes racing scores each stratum in random order; on soft
+    ones the lowest scores below the best come first, so the gain side is still flattered somewhat.
 
     Example:
         >>> one, zero = Score(1, 1), Score(0, 0)

@@ -82,7 +82,6 @@ class RunState:
     meta_skill: str = ""
     # carry_ahead: a candidate turned down while ahead, that this epoch's next steps build on ("": the skill)
     base: str = ""
-    base_step: int | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     lookahead: dict[str, int] = field(default_factory=dict)  # budget look-ahead measurements
     val_scores: dict[str, list[Score | None]] = field(default_factory=dict)  # valset order; None: not scored

@@ -127,26 +127,14 @@ def test_lm_calls_and_tokens_are_counted_per_role_across_threads():
 
 
 def _carry_run(carry_ahead: bool):
-    """The crash tests' run (tests/resume_run.py) in process: each of epoch 1's candidates is ahead on 3 of the 9
-    validation words, short of significance alone."""
-    from tests.resume_run import TRAIN, VAL
+    """The crash tests' run (tests/resume_run.py) in process, without a log directory."""
+    from tests.resume_run import TRAIN, VAL, optimizer
 
     target = fake_lm(target_handler, name="fake/target")
     reflection = fake_lm(rule_reflector(harmful_once=True), name="fake/reflect")
     with dspy.context(lm=target):
-        opt = SkillOpt(
-            metric=group_metric,
-            reflection_lm=reflection,
-            batch_size=6,
-            minibatch_size=3,
-            epochs=2,
-            learning_rate=3,
-            num_threads=1,
-            slow_update_samples=4,
-            carry_ahead=carry_ahead,
-            progress=False,
-        )
-        return opt.compile(WordGroup(), trainset=TRAIN, valset=VAL), reflection
+        compiled = optimizer(reflection, carry_ahead=carry_ahead).compile(WordGroup(), trainset=TRAIN, valset=VAL)
+    return compiled, reflection
 
 
 def test_a_candidate_ahead_but_not_significant_is_carried_and_the_next_steps_build_on_it():

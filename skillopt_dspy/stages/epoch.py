@@ -235,7 +235,7 @@ def end_epoch(trainer: Trainer, state: RunState, epoch: int, steps: list[StepRec
         meter.lap("meta_skill")
     state.epochs_done = epoch + 1
     state.epoch_start_skill = state.skill
-    state.base, state.base_step = "", None  # a carried candidate is built on within its epoch only
+    state.base = ""  # a carried candidate is built on within its epoch only
     return EpochRecord(
         epoch=epoch,
         val_score=state.val_score,

@@ -128,7 +128,7 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
     meter = StageMeter(trainer.usage)
     batch = [trainer.trainset[i] for i in batch_ids]
     base = state.base or state.skill  # the skill this step's edits are added to (a carried candidate, or the skill)
-    built_on = state.base_step if state.base else None
+    built_on = state.candidates[index_of(state.candidates, base)]["step"] if state.base else None
     trajectories = trainer.rollout(base, batch)
     meter.lap("rollout")
     train_score = gate_value([t.score for t in trajectories], trainer.s.gate, trainer.s.mixed_weight)
@@ -205,9 +205,9 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         carried = _carries(trainer, state, candidate.text, decision)
         if decision.accepted:
             state.skill, state.val_score = candidate.text, decision.candidate_score
-            state.base, state.base_step = "", None
+            state.base = ""
         elif carried:
-            state.base, state.base_step = candidate.text, step
+            state.base = candidate.text
         else:
             # Both scores on the examples the candidate was scored on (racing may have stopped it early; the
             # batch check scores the training batch).

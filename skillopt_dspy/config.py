@@ -134,6 +134,12 @@ class OptimizerConfig(_Section):
     contrast_examples: int = Field(
         0, ge=0, description="solved inputs shown per answer next to each confusion group of failures (0: none)"
     )
+    reflection_samples: int = Field(
+        1, ge=1, description="analyses of each failure minibatch; after the first, sampled at reflection_temperature"
+    )
+    reflection_temperature: float = Field(
+        0.8, ge=0.0, le=2.0, description="temperature of the failure analyses after the first (reflection_samples)"
+    )
     use_slow_update: bool = Field(True, description="gated slow update at each epoch boundary")
     slow_update_samples: int = Field(8, ge=1, description="training examples the slow update compares")
     use_meta_skill: bool = Field(True, description="optimizer-side memory of which edits worked")

@@ -114,6 +114,10 @@ class SkillOpt(Teleprompter):
             (``"constant"``, ``"linear"``, ``"cosine"``) towards ``min_learning_rate``.
         batch_size, epochs, minibatch_size: training batch per step, passes over the trainset, and
             trajectories per reflection call.
+        reflection_samples: analyses of each minibatch of failures (default 1). The first runs at the
+            reflection LM's own settings, the others are sampled at ``reflection_temperature`` (default 0.8);
+            each is its own proposal, so a rule several of them write gets their combined support. More
+            differently worded fixes per step for the batch check to try, for that many more reflection calls.
         num_threads: one thread budget for rollouts, reflection and validation.
         seed: shuffling and sampling seed (0 is a seed like any other).
         log_dir: run directory: checkpoint after every step, every skill version, history; compiling
@@ -162,6 +166,8 @@ class SkillOpt(Teleprompter):
         max_errors: int | None = None,
         aggregate_fan_in: int = 4,
         contrast_examples: int = 0,
+        reflection_samples: int = 1,
+        reflection_temperature: float = 0.8,
         use_slow_update: bool = True,
         slow_update_samples: int = 8,
         use_meta_skill: bool = True,
@@ -193,6 +199,13 @@ class SkillOpt(Teleprompter):
         _positive_int("num_threads", num_threads)
         _positive_int("aggregate_fan_in", aggregate_fan_in, minimum=2)
         _positive_int("contrast_examples", contrast_examples, minimum=0)
+        _positive_int("reflection_samples", reflection_samples)
+        if (
+            isinstance(reflection_temperature, bool)
+            or not isinstance(reflection_temperature, (int, float))
+            or not 0 <= reflection_temperature <= 2
+        ):
+            raise ValueError(f"reflection_temperature must be a number in [0, 2], got {reflection_temperature!r}")
         _positive_int("slow_update_samples", slow_update_samples)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {seed!r}")
@@ -239,6 +252,8 @@ class SkillOpt(Teleprompter):
             max_errors=max_errors,
             aggregate_fan_in=aggregate_fan_in,
             contrast_examples=contrast_examples,
+            reflection_samples=reflection_samples,
+            reflection_temperature=float(reflection_temperature),
             use_slow_update=bool(use_slow_update),
             slow_update_samples=slow_update_samples,
             use_meta_skill=bool(use_meta_skill),

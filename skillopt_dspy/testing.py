@@ -31,6 +31,8 @@ class Call:
     skill: str
     json_mode: bool
     extra: dict = field(default_factory=dict)
+    temperature: float | None = None  # the request's sampling settings (None: the LM's default)
+    seed: int | None = None
 
 
 def parse_request(request) -> Call:
@@ -41,7 +43,10 @@ def parse_request(request) -> Call:
     block = _OUT_RE.search(system)
     outputs = re.findall(r"`(\w+)`", block.group(1)) if block else []
     json_mode = request.config.response_format is not None or "Outputs will be a JSON object" in system
-    return Call(outputs, inputs, system, skill_in(system) or "", json_mode)
+    config = request.config
+    return Call(
+        outputs, inputs, system, skill_in(system) or "", json_mode, temperature=config.temperature, seed=config.seed
+    )
 
 
 def format_outputs(call: Call, values: dict) -> str:

@@ -66,6 +66,8 @@ class TrainSettings:
     max_errors: int = 10
     aggregate_fan_in: int = 4
     contrast_examples: int = 0
+    reflection_samples: int = 1
+    reflection_temperature: float = 0.8
     use_slow_update: bool = True
     slow_update_samples: int = 8
     use_meta_skill: bool = True
@@ -131,7 +133,8 @@ class Trainer:
         per_example = self.usage.calls_per_example()
         measured = self._lookahead.get(f"{unit}_reflection", 0)
         if unit == "step":
-            reflect_calls = math.ceil(size / s.minibatch_size) + 1  # failure + success minibatches
+            # failure minibatches (each analysed reflection_samples times) + success minibatches
+            reflect_calls = math.ceil(size / s.minibatch_size) * s.reflection_samples + 1
             # failures and successes merge separately, then once together: at most two more calls than one tree
             aggregate_calls = max(0, math.ceil((reflect_calls - 1) / (s.aggregate_fan_in - 1))) + 2
             # the batch, the candidate on the batch (batch check), then the candidate on the whole valset

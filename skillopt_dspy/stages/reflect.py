@@ -6,8 +6,11 @@ with contrasting solved inputs, every predictor's step, fitted to the reflection
 epoch's rejected edits with their scores, and the optimizer's memory. Failures are analysed in minibatches
 of ``minibatch_size`` that keep each confusion group together; successes in minibatches too, all of them,
 so what already works is written down. ``ceil(failures / size) + ceil(successes / size)`` calls in
-parallel. A call that fails (LM error, unparseable JSON) is counted as a ``reflect_error`` fault and logged;
-the step goes on with the other minibatches.
+parallel. With ``samples`` > 1 each failure minibatch is analysed that many times: the first analysis at the
+reflection LM's own settings (greedy on the embedded LM), the others sampled at ``temperature``, each with a
+seed of its own; every analysis is its own patch, so a rule that several analyses write is counted with the
+support of each (see :mod:`skillopt_dspy.stages.aggregate`). A call that fails (LM error, unparseable JSON) is
+counted as a ``reflect_error`` fault and logged; the step goes on with the other minibatches.
 """
 
 from __future__ import annotations
@@ -96,10 +99,15 @@ def reflect(
     seed: int = 0,
     errors: list[str] | None = None,
     rejected_note: str | None = None,
+    samples: int = 1,
+    temperature: float = 0.8,
 ) -> list[Patch]:
-    """Propose one :class:`Patch` per minibatch (failed calls yield none and are counted in ``runner.usage``).
+    """Propose one :class:`Patch` per analysis (failed calls yield none and are counted in ``runner.usage``).
 
     ``rejected_note``: shown instead of ``rejected`` (see :func:`skillopt_dspy.guards.echoed_rejected`).
+    ``samples``: analyses of each failure minibatch; the ones after the first are sampled at ``temperature``
+    (see :func:`sampling_config`). Successes are analysed once: they write down what already works, while the
+    failures are where differently worded fixes are worth trying.
 
     Example:
         >>> patches = reflect(trajs, skill="", task=describe_task(program), edit_budget=4, rejected=[],
@@ -122,8 +130,8 @@ def reflect(
     if not editable_text(skill):
         signatures = {k: for_empty_skill(v) for k, v in signatures.items()}
 
-    def one(item: tuple[str, list[Trajectory]]) -> Patch | None:
-        source, batch = item
+    def one(item: tuple[str, list[Trajectory], int]) -> Patch | None:
+        source, batch, sample = item
         failed = source == "failure"
         evidence = (
             failure_evidence(batch, successes, budget, contrasts=contrasts, labels=labels)
@@ -131,7 +139,8 @@ def reflect(
             else success_evidence(batch, budget)
         )
         try:
-            out = dspy.Predict(signatures[source])(evidence=evidence, **common)
+            config = sampling_config(lm, sample, seed=seed, samples=samples, temperature=temperature)
+            out = dspy.Predict(signatures[source])(evidence=evidence, config=config, **common)
         except FATAL_ERRORS:
             raise
         except Exception as exc:
@@ -144,5 +153,29 @@ def reflect(
         edits = [Edit(**repaired_fields(e.model_dump()), source=source) for e in (out.edits or [])]
         return Patch(edits=edits, reasoning=out.failure_summary or "", source=source)
 
-    patches = runner.map(one, batches, role_name="reflection", lm=lm, adapter=json_adapter(lm))
+    # A minibatch's analyses run one after another: on the embedded LM they share the whole prompt (cached prefix).
+    items = [(source, batch, k) for source, batch in batches for k in range(samples if source == "failure" else 1)]
+    patches = runner.map(one, items, role_name="reflection", lm=lm, adapter=json_adapter(lm))
     return [p for p in patches if p is not None]
+
+
+def sampling_config(lm: dspy.BaseLM, sample: int, *, seed: int, samples: int, temperature: float) -> dict:
+    """The per-call LM settings of analysis ``sample`` (0-based) of a minibatch: none for the first, which runs
+    at the LM's own settings; for the others ``temperature`` and a ``rollout_id`` (and a ``seed``, where the LM
+    takes one) that differ per sample and step, so neither DSPy's cache nor the embedded LM's fixed default
+    seed hands back an earlier analysis. Pure.
+
+    Example:
+        >>> from skillopt_dspy.testing import fake_lm
+        >>> sampling_config(fake_lm(lambda call: {}), 0, seed=5, samples=3, temperature=0.8)
+        {}
+        >>> sampling_config(fake_lm(lambda call: {}), 2, seed=5, samples=3, temperature=0.7)
+        {'temperature': 0.7, 'rollout_id': 17}
+    """
+    if sample == 0:
+        return {}
+    rollout = seed * samples + sample
+    config: dict = {"temperature": temperature, "rollout_id": rollout}
+    if "seed" in getattr(lm, "supported_params", ()):
+        config["seed"] = rollout
+    return config

@@ -156,6 +156,8 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
             runner=trainer.runner,
             minibatch_size=trainer.s.minibatch_size,
             contrasts=trainer.s.contrast_examples,
+            samples=trainer.s.reflection_samples,
+            temperature=trainer.s.reflection_temperature,
             seed=trainer.s.seed + step,
             errors=errors,
             rejected_note=note,

@@ -385,3 +385,67 @@ def test_wrong_answers_copied_from_the_input_are_a_pattern_of_their_own():
     assert text.count("text it found in the input") == 1  # said once, for the copies' pattern only
     # One copy alone is no pattern: it stays with the other failures.
     assert len(failure_groups([copies[0], *other], labels=set())) == 1
+
+
+def test_each_failure_minibatch_is_analysed_reflection_samples_times_and_support_adds_up():
+    from skillopt_dspy.stages.aggregate import aggregate
+
+    def handler(call):
+        if "proposals" in call.inputs:  # aggregate: keep each proposal
+            return rule_reflector()(call)
+        # The greedy analysis and the first sampled one agree; the second sampled one words another rule.
+        sampled = call.temperature is not None
+        rule = "When the word starts with 'a', the group is alpha."
+        if sampled and call.seed == 2:
+            rule = "When the word names a fruit, the group is alpha."
+        return {"failure_summary": "apple", "edits": [{"op": "add", "target": "Rules", "content": rule}]}
+
+    lm = fake_lm(handler, name="fake/reflect")
+    lm.engine.supported_params = frozenset({*lm.engine.supported_params, "seed"})  # as the embedded LM's
+    trajs = [traj("apple", "alpha", "beta"), traj("axe", "alpha", "beta"), traj("rock", "gamma", "gamma")]
+    with Runner(1, Usage()) as runner:
+        patches = reflect(
+            trajs,
+            skill="",
+            task="",
+            edit_budget=2,
+            rejected=[],
+            memory="",
+            lm=lm,
+            runner=runner,
+            minibatch_size=4,
+            samples=3,
+            temperature=0.7,
+            seed=0,
+        )
+        calls = list(engine_of(lm).calls)
+        merged = aggregate(patches, skill="", edit_budget=2, memory="", lm=lm, runner=runner)
+    failure_calls = [c for c in calls if "got wrong" in c.system]
+    success_calls = [c for c in calls if "got wrong" not in c.system]
+    # Three analyses of the one failure minibatch: greedy, then two sampled with seeds of their own.
+    assert [(c.temperature, c.seed) for c in failure_calls] == [(None, None), (0.7, 1), (0.7, 2)]
+    assert [(c.temperature, c.seed) for c in success_calls] == [(None, None)]  # successes: analysed once
+    assert [p.source for p in patches] == ["failure"] * 3 + ["success"]
+    support = {e.content: e.support for e in merged.edits}
+    assert support["When the word starts with 'a', the group is alpha."] >= 2
+    assert support["When the word names a fruit, the group is alpha."] == 1
+
+
+def test_reflection_samples_reach_the_analysts_and_are_checked():
+    import pytest
+
+    for bad in ({"reflection_samples": 0}, {"reflection_temperature": 2.5}, {"reflection_temperature": True}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            SkillOpt(metric=group_metric, **bad)
+    counts = {}
+    for n in (1, 2):
+        reflection = fake_lm(rule_reflector(), name="fake/reflect")
+        opt = SkillOpt(
+            metric=group_metric, reflection_lm=reflection, batch_size=6, epochs=1, progress=False, reflection_samples=n
+        )
+        with dspy.context(lm=fake_lm(two_step_target, name="fake/target")):  # answers alpha without a rule
+            opt.compile(TwoStep(), trainset=ex("apple axe sun ink".split()), valset=ex("ant rock".split()))
+        failure_calls = [c for c in engine_of(reflection).calls if "got wrong" in c.system]
+        counts[n] = (len(failure_calls), sorted({c.temperature for c in failure_calls}, key=str))
+    assert counts[2][0] == 2 * counts[1][0] > 0
+    assert counts[1][1] == [None] and counts[2][1] == [0.8, None]

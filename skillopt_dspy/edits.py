@@ -82,12 +82,22 @@ class RejectedEdit(BaseModel):
     incumbent_score: float | None = None
     candidate_score: float | None = None
     scored_on: str = "validation"  # or "training batch": the batch check turned the candidate down
+    changed: int | None = None  # batch check: how many of the batch's answers the candidate changed
 
     def describe(self) -> str:
         """The edit and its scores on one line, for the reflection prompt.
 
         The content is shown whole up to ``HINT_CLIP`` characters: the 1.5B analysts copied edits clipped
-        with "…" into new proposals, clip mark and score annotation included."""
+        with "…" into new proposals, clip mark and score annotation included. An edit the batch check turned
+        down says how many of the batch's answers its candidate changed: none means the program did not act
+        on it (the 1.5B date analysts restated the task; five of eight such candidates changed no answer).
+
+        Example:
+            >>> edit = Edit(op="add", content="Use YYYY-MM-DD.")
+            >>> RejectedEdit(edit=edit, step=0, incumbent_score=0.5, candidate_score=0.5,
+            ...              scored_on="training batch", changed=0).describe()
+            '- add at the end: "Use YYYY-MM-DD." [step 1: training batch tied 0.500 -> 0.500; it changed no answer]'
+        """
         if self.incumbent_score is not None and self.candidate_score is None:  # racing stopped it before a call
             why = f"not scored, validation {self.incumbent_score:.3f} cannot be beaten"
             return f"- {self.edit.describe(HINT_CLIP)} [step {self.step + 1}: {why}]"
@@ -98,6 +108,9 @@ class RejectedEdit(BaseModel):
         else:
             verdict = "tied" if self.candidate_score == self.incumbent_score else "fell"
         scores = f"{self.incumbent_score:.3f} -> {self.candidate_score:.3f}"
+        if self.changed is not None:  # an edit that changes no answer cannot fix one: say so
+            n = self.changed
+            scores += "; it changed no answer" if n == 0 else f"; it changed {n} answer{'s' if n > 1 else ''}"
         return f"- {self.edit.describe(HINT_CLIP)} [step {self.step + 1}: {self.scored_on} {verdict} {scores}]"
 
 

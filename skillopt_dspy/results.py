@@ -43,6 +43,7 @@ class StepRecord:
     retried: str = ""  # why the step's reflection was asked a second time (see guards.echoed_rejected)
     built_on: int | None = None  # carry_ahead: the step whose candidate this step's edits were added to
     carried: bool = False  # carry_ahead: turned down while ahead; the epoch's next steps build on it
+    batch_changed: int | None = None  # batch check: how many of the batch's answers the candidate changed
 
     @property
     def applied(self) -> list[dict]:

@@ -144,6 +144,8 @@ def step_edit_rows(step: StepRecord) -> list[dict[str, Any]]:
     verdict, kind = ("accepted", "accepted") if step.accepted else ("rejected by the gate", "rejected")
     if step.carried:
         verdict = "not accepted but ahead on validation: carried, the epoch's next steps built on it"
+    elif step.batch_changed == 0 and not step.accepted:
+        verdict = "rejected by the gate: the candidate changed no answer of its batch"
     for report in step.apply_reports:
         if report["applied"]:
             rows.append(_edit_row(step, step.epoch, report["edit"], f"selected, applied, {verdict}", kind))

@@ -49,6 +49,25 @@ class Trajectory:
         return self.score.hard < 1.0
 
 
+def answer(t: Trajectory) -> tuple:
+    """What ``t``'s program answered, for telling whether two runs of one example answered alike: the
+    prediction's values of the example's label fields (all its fields but a ChainOfThought's ``reasoning``,
+    when it has none of them), or the error. Pure.
+
+    Example:
+        >>> ex = dspy.Example(text="on 3/4", date="2021-04-03").with_inputs("text")
+        >>> a = Trajectory(ex, dspy.Prediction(reasoning="day first", date="2021-04-03"), Score(1.0, 1.0))
+        >>> b = Trajectory(ex, dspy.Prediction(reasoning="it is day first", date="2021-04-03"), Score(1.0, 1.0))
+        >>> answer(a) == answer(b), answer(a)
+        (True, (('date', '2021-04-03'),))
+    """
+    if t.prediction is None:
+        return (("error", t.error),)
+    values = dict(t.prediction.items()) if hasattr(t.prediction, "items") else {"": t.prediction}
+    keys = [k for k in t.example.labels() if k in values] or [k for k in values if k != "reasoning"]
+    return tuple((k, str(values[k])) for k in sorted(keys))
+
+
 def trace_steps(program: dspy.Module, trace: list) -> list[dict]:
     """DSPy's trace as one ``{"predictor", "inputs", "outputs"}`` dict per predictor call, in call order."""
     names = {id(p): n for n, p in program.named_predictors()}

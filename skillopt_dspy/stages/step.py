@@ -32,6 +32,7 @@ from skillopt_dspy.stages.aggregate import aggregate
 from skillopt_dspy.stages.evidence import ID_FIELDS
 from skillopt_dspy.stages.gate import GateDecision, batch_check, estimated_delta
 from skillopt_dspy.stages.reflect import reflect
+from skillopt_dspy.stages.rollout import answer
 from skillopt_dspy.stages.select import Selection, select
 from skillopt_dspy.stages.update import update
 
@@ -189,13 +190,14 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         patches, merged, selection, candidate = propose(REJECTED_WITHHELD)
         proposed += [e for p in patches for e in p.edits]
         selection = Selection(selection.selected, first_dropped + selection.dropped, selection.over_budget)
-    decision, index, carried = None, None, False
+    decision, index, carried, batch_changed = None, None, False, None
     if candidate.applied:
         if trainer.run_dir is not None:
             trainer.run_dir.save_skill(step + 1, candidate.text)
         if trainer.s.batch_check:
             after = trainer.rollout(candidate.text, batch)
             decision = batch_check([t.score for t in trajectories], [t.score for t in after], trainer.gate_rule())
+            batch_changed = sum(answer(a) != answer(b) for a, b in zip(trajectories, after))
             meter.lap("batch check")
         if decision is None:  # no batch check, or the candidate did better on its batch
             index = add_candidate(
@@ -224,6 +226,7 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
                     incumbent_score=old,
                     candidate_score=decision.candidate_score,
                     scored_on="training batch" if decision.stage == "batch" else "validation",
+                    changed=batch_changed if decision.stage == "batch" else None,
                 )
                 for e in candidate.applied
             )
@@ -250,6 +253,7 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         retried=retried,
         built_on=built_on,
         carried=carried,
+        batch_changed=batch_changed,
     )
     if decision:
         gate_text = decision.reason

@@ -190,3 +190,34 @@ def test_the_batch_check_turns_down_a_candidate_on_its_own_batch_before_any_vali
     # Every rule that made it in also did better on its batch: the same skill is learned, for fewer calls.
     assert checked.skill == unchecked.skill and a.best_val_score == 1.0
     assert a.metric_calls < b.metric_calls
+
+
+def test_a_candidate_that_changes_no_answer_of_its_batch_is_said_to_in_the_hint_and_the_report():
+    from skillopt_dspy.report.data import step_edit_rows
+
+    inert = "- Read each word closely before answering."
+    good = rule_reflector()
+
+    def reflector(call):  # first an edit the program does not act on, until the hint shows it was tried
+        if "failure_summary" in call.outputs and inert not in call.inputs.get("rejected_edits", ""):
+            return {"failure_summary": "care", "edits": [{"op": "add", "target": "Rules", "content": inert}]}
+        return good(call)
+
+    target, reflection = fake_lm(target_handler), fake_lm(reflector)
+    settings = {"batch_size": 3, "epochs": 1, "learning_rate": 2, "num_threads": 1, "progress": False}
+    with dspy.context(lm=target):
+        compiled = SkillOpt(metric=group_metric, reflection_lm=reflection, **settings).compile(
+            WordGroup(), trainset=TRAIN, valset=VAL
+        )
+    res = compiled.detailed_results
+    first = res.history[0]
+    assert [e["content"] for e in first.applied] == [inert] and first.gate["stage"] == "batch"
+    assert first.batch_changed == 0 and not first.accepted
+    hinted = [
+        c.inputs["rejected_edits"] for c in engine_of(reflection).calls if inert in c.inputs.get("rejected_edits", "")
+    ]
+    assert hinted and all("training batch tied" in h and "it changed no answer" in h for h in hinted)
+    assert any("changed no answer" in row["fate"] for row in step_edit_rows(first))
+    # Candidates that acted on their batch count the answers they changed.
+    acted = [s for s in res.history if s.gate and s.gate["stage"] == "validation"]
+    assert acted and all(s.batch_changed and s.batch_changed > 0 for s in acted)

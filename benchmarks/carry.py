@@ -92,6 +92,9 @@ def epoch(world: World, *, carry: bool, n: int, steps: int, edits: int, batch: i
         key = tuple(int(x) for x in skill.split(",") if x)
         return [PASS if world.outcome(key, val[i]) else FAIL for i in indices]
 
+    def text(edit_ids: tuple[int, ...]) -> str:  # a skill's cache key: its edits' ids
+        return ",".join(map(str, edit_ids))
+
     cache = ValidationCache(evaluate, size=n)
     gate = RacingGate(cache, rule, order=validation_order(n, seed=seed), chunk_size=8)
     skill: tuple[int, ...] = ()
@@ -110,12 +113,11 @@ def epoch(world: World, *, carry: bool, n: int, steps: int, edits: int, batch: i
         after = sum(world.outcome(candidate, x) for x in examples)
         if after <= before:  # the batch check
             continue
-        text = ",".join(map(str, candidate))
-        decision = gate(",".join(map(str, skill)), text)
+        decision = gate(text(skill), text(candidate))
         if decision.accepted:
             skill, base, accepted = candidate, None, accepted + 1
         elif carry:
-            delta = estimated_delta(cache.scores(",".join(map(str, skill))), cache.known(text), rule)
+            delta = estimated_delta(cache.scores(text(skill)), cache.known(text(candidate)), rule)
             if delta is not None and delta > 0:
                 base = candidate
     return {"accepted": accepted, "gain": world.true_rate(skill) - BASE, "calls": calls[0]}

@@ -167,6 +167,11 @@ def _squashed(sources: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(squash(s) for s in sources)
 
 
+# The evidence's own layout (see stages/evidence.py): its pattern headings and its feedback summary. No rule says
+# them; a 1.5B date analyst pasted a whole pattern, heading, feedback counts and all, into a candidate.
+_EVIDENCE_LAYOUT = re.compile(r"#+ ?Pattern \d+:|What the feedback says about these failures")
+
+
 def small_model_problem(edit: Edit, *, inputs: Sequence[str] = (), task: str = "") -> str | None:
     """Why ``edit`` is a small model's artefact rather than a rule, or None. Pure.
 
@@ -180,6 +185,8 @@ def small_model_problem(edit: Edit, *, inputs: Sequence[str] = (), task: str = "
         return "copied the prompt's rule template with its placeholders, not a rule learned from this batch"
     if edit.op in ("add", "insert_after") and len(re.findall(r"\w+", edit.content)) < 2:
         return "a fragment, not a rule: one word added"
+    if _EVIDENCE_LAYOUT.search(f"{edit.target}\n{edit.content}"):
+        return "copied the evidence's layout (a '## Pattern N:' heading or its feedback summary), not a rule"
     if _CLIPPED_END.search(edit.content):
         return "copied an edit the rejected-edit hint showed shortened: it ends where the hint cut it, at '…'"
     if pasted_from(edit.content, inputs) is not None:

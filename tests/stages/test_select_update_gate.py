@@ -79,6 +79,23 @@ def test_select_drops_copies_of_the_prompts_rule_template():
     }
 
 
+def test_select_drops_a_pattern_of_the_evidence_pasted_in():
+    # As a 1.5B date analyst wrote it: a pattern of the evidence, heading and feedback summary, as an "add".
+    pasted = Edit(
+        op="add",
+        target="Instructions",
+        content="## Pattern 1: `date` differs from the expected value (4 examples)\n\nWhat the feedback says about "
+        "these failures:\n- (4 of 4) Expected … but got ….",
+    )
+    heading = Edit(op="add", target="## Pattern 2: `date` differs", content="- Write the date as YYYY-MM-DD.")
+    own = Edit(op="add", target="Dates", content="- When the text names a date with a year, the answer is that date.")
+    out = select([pasted, heading, own], edit_budget=4)
+    assert [e.content for e in out.selected] == [own.content]
+    assert {why for _, why in out.dropped} == {
+        "copied the evidence's layout (a '## Pattern N:' heading or its feedback summary), not a rule"
+    }
+
+
 def test_a_candidate_rejected_against_the_same_skill_is_not_judged_again():
     from skillopt_dspy.candidates import add_candidate, settle
     from skillopt_dspy.stages.step import _fresh_candidate

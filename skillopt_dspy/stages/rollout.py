@@ -63,7 +63,7 @@ def answer(t: Trajectory) -> tuple:
     """
     if t.prediction is None:
         return (("error", t.error),)
-    values = dict(t.prediction.items()) if hasattr(t.prediction, "items") else {"": t.prediction}
+    values = prediction_fields(t.prediction)
     keys = [k for k in t.example.labels() if k in values] or [k for k in values if k != "reasoning"]
     return tuple((k, str(values[k])) for k in sorted(keys))
 

@@ -20,10 +20,11 @@ def traj(word, group, got, feedback=""):
     return Trajectory(example, dspy.Prediction(group=got), Score(float(ok), float(ok), feedback))
 
 
-def reflect_one(lm, runner, *, skill="", **kwargs):
-    """One reflect call on one failure (apple: alpha answered beta), with the defaults these tests share."""
+def reflect_one(lm, runner, *, skill="", trajectories=None, **kwargs):
+    """Reflect on one failure (apple: alpha answered beta), or on ``trajectories``, with the defaults these
+    tests share."""
     return reflect(
-        [traj("apple", "alpha", "beta")],
+        trajectories or [traj("apple", "alpha", "beta")],
         skill=skill,
         task="",
         edit_budget=2,
@@ -404,20 +405,7 @@ def test_each_failure_minibatch_is_analysed_reflection_samples_times_and_support
     lm.engine.supported_params = frozenset({*lm.engine.supported_params, "seed"})  # as the embedded LM's
     trajs = [traj("apple", "alpha", "beta"), traj("axe", "alpha", "beta"), traj("rock", "gamma", "gamma")]
     with Runner(1, Usage()) as runner:
-        patches = reflect(
-            trajs,
-            skill="",
-            task="",
-            edit_budget=2,
-            rejected=[],
-            memory="",
-            lm=lm,
-            runner=runner,
-            minibatch_size=4,
-            samples=3,
-            temperature=0.7,
-            seed=0,
-        )
+        patches = reflect_one(lm, runner, trajectories=trajs, samples=3, temperature=0.7, seed=0)
         calls = list(engine_of(lm).calls)
         merged = aggregate(patches, skill="", edit_budget=2, memory="", lm=lm, runner=runner)
     failure_calls = [c for c in calls if "got wrong" in c.system]

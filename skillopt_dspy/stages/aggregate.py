@@ -108,7 +108,7 @@ def _merge_group(
     credited: set[int] = set()  # proposals counted in a merged edit's support: each once
     for m in out.edits or []:
         claimed = [i - 1 for i in dict.fromkeys(m.merged_from) if 1 <= i <= len(edits) and i - 1 not in credited]
-        fields = repaired_fields(m.model_dump(exclude={"merged_from"}))
+        fields = repaired_fields(m.model_dump(exclude={"merged_from"}), skill)
         counted, glued = credit(Edit(**fields), [edits[i] for i in claimed])
         sources = [edits[claimed[k]] for k in counted]
         support = sum(s.support for s in sources) or 1

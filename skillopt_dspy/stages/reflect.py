@@ -150,7 +150,7 @@ def reflect(
             if errors is not None:
                 errors.append(message)
             return None
-        edits = [Edit(**repaired_fields(e.model_dump()), source=source) for e in (out.edits or [])]
+        edits = [Edit(**repaired_fields(e.model_dump(), skill), source=source) for e in (out.edits or [])]
         return Patch(edits=edits, reasoning=out.failure_summary or "", source=source)
 
     # A minibatch's analyses run one after another: on the embedded LM they share the whole prompt (cached prefix).

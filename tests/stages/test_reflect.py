@@ -4,7 +4,7 @@ import dspy
 
 from skillopt_dspy import SkillOpt
 from skillopt_dspy.budget import Usage
-from skillopt_dspy.edits import Edit, Patch, RejectedEdit
+from skillopt_dspy.edits import Edit, Patch, RejectedEdit, apply_edits
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.scoring import Score
 from skillopt_dspy.stages.evidence import failure_evidence, success_evidence
@@ -223,6 +223,29 @@ def test_an_added_rule_whose_heading_restates_it_goes_under_no_heading():
         ("", rule),
         ("Escalations", "Card disputes go to escalations."),
     ]
+
+
+def test_a_replace_of_a_word_inside_a_rule_by_a_whole_rule_replaces_that_rules_line():
+    # A 1.5B analyst replaced the label word of a rule by a whole rule; the skill then held a rule inside a rule.
+    skill = (
+        "## Queues\n"
+        "When the ticket mentions a chargeback or an outage, the queue should be 'escalations'.\n"
+        "Refunds go to billing.\n"
+    )
+    outage = "When the ticket reports an outage that affects everyone, the queue should be 'priority_support'."
+    kept = [
+        {"op": "replace", "target": "billing", "content": "billing or escalations"},  # words for a word
+        {"op": "replace", "target": "Refunds go to billing.", "content": "Refunds and credits go to billing."},
+        {"op": "replace", "target": "Queues", "content": "These rules say which queue a ticket goes to first."},
+    ]
+    answer = {"failure_summary": "s", "edits": [{"op": "replace", "target": "escalations", "content": outage}, *kept]}
+    with Runner(1, Usage()) as runner:
+        (patch,) = reflect_one(fake_lm(lambda call: answer), runner, skill=skill)
+    assert [(e.target, e.content) for e in patch.edits] == [
+        ("When the ticket mentions a chargeback or an outage, the queue should be 'escalations'.", outage),
+        *[(e["target"], e["content"]) for e in kept],
+    ]
+    assert apply_edits(skill, [patch.edits[0]]).text == f"## Queues\n{outage}\nRefunds go to billing.\n"
 
 
 def test_contrast_examples_reach_the_failure_analyst_only_when_asked(tmp_path):

@@ -6,11 +6,12 @@ from the evidence; the task's field list) and answer with bare fragments (a sing
 Each guard here drops only what no capable model writes — a literal copy of the prompt's template, a
 one-word addition, a long verbatim stretch of an example's input or of the task description, an edit that
 ends where the rejected-edit hint clipped it with "…" — so a valid edit is never lost; every drop keeps its
-reason in the step's history. Three repair instead of dropping, where reflect and aggregate read the LM's
+reason in the step's history. Four repair instead of dropping, where reflect and aggregate read the LM's
 edits (:func:`repaired_fields`): an edit's text that ends in a decoding loop (one clause again and again up
 to the schema's length limit) keeps a single copy (:func:`cut_loop`), copies of the hint's score
-annotations are taken out (:func:`strip_hint_marks`), and an added rule whose heading is the rule again
-goes under no heading. Two only rank, for select: a rule quoting a value of one example
+annotations are taken out (:func:`strip_hint_marks`), an added rule whose heading is the rule again
+goes under no heading, and a ``replace`` of a word inside a rule by a whole rule replaces the rule's line
+(:func:`rule_line_target`). Two only rank, for select: a rule quoting a value of one example
 (:func:`one_example_value`) and an edit that only repeats this epoch's rejected edits
 (:func:`repeats_rejected`) come after the others.
 

@@ -179,13 +179,15 @@ def rule_line_target(target: str, content: str, skill: str) -> str | None:
     ticket reports an outage that affects everyone, the queue should be 'priority_support'."``, meaning the
     rule that ends in 'escalations'; applied as written, the new rule landed inside the old one ("... the
     queue should be 'When the ticket reports an outage ...'."), and a later step nested a third rule in it.
-    Only that shape is repaired: a target of at most three words, found once, strictly inside a line and
-    after the start of its sentence, and content of six words or more that opens and ends like a sentence. No
-    capable model puts a whole sentence in the middle of another; a replace of a word by words ("billing" ->
-    "billing or escalations") or of a whole rule is left as written.
+    Only that shape is repaired: a target of at most three words, content of six words or more that opens
+    and ends like a sentence, and exactly one line of the skill that holds the target inside a rule (after
+    the start of its sentence; a heading's title is no rule). "billing" may then also be a section's title:
+    the analysts wrote that ``replace 'billing' -> <a whole rule>`` too, and as written it could not apply
+    (the target is in the skill twice). No capable model puts a whole sentence in the middle of another; a
+    replace of a word by words ("billing" -> "billing or escalations") or of a whole rule is left as written.
 
     Example:
-        >>> skill = "## Queues\\nWhen the ticket mentions a chargeback, the queue should be 'escalations'.\\n"
+        >>> skill = "## escalations\\nWhen the ticket mentions a chargeback, the queue should be 'escalations'.\\n"
         >>> rule_line_target("escalations", "When a ticket reports an outage, the queue is 'priority_support'.", skill)
         "When the ticket mentions a chargeback, the queue should be 'escalations'."
         >>> rule_line_target("escalations", "escalations or billing", skill) is None
@@ -196,17 +198,18 @@ def rule_line_target(target: str, content: str, skill: str) -> str | None:
         return None
     if len(content.split()) < RULE_MIN_WORDS or not _SENTENCE.match(content):
         return None
-    span = find_target(skill, target)[1]
-    if span is None:
+    lines = set()
+    for match in re.finditer(r"\s+".join(re.escape(t) for t in target.split()), skill):
+        line_start = skill.rfind("\n", 0, match.start()) + 1
+        line_end = skill.find("\n", match.end())
+        line = skill[line_start : len(skill) if line_end == -1 else line_end].strip()
+        before = skill[line_start : match.start()]
+        if before.strip() and not re.search(r"[.!?:]\s*$", before) and not line.startswith("#"):
+            lines.add(line)  # inside a rule: not at the start of its line or sentence, not in a heading
+    if len(lines) != 1:
         return None
-    start, end = span
-    line_start = skill.rfind("\n", 0, start) + 1
-    line_end = skill.find("\n", end)
-    line = skill[line_start : len(skill) if line_end == -1 else line_end]
-    before = skill[line_start:start]
-    if not before.strip() or re.search(r"[.!?:]\s*$", before) or line.lstrip().startswith("#"):
-        return None  # the target opens its line or a sentence, or is a heading's title
-    return line.strip()
+    (line,) = lines
+    return line if find_target(skill, line)[1] is not None else None
 
 
 @lru_cache(maxsize=16)

@@ -248,6 +248,20 @@ def test_a_replace_of_a_word_inside_a_rule_by_a_whole_rule_replaces_that_rules_l
     assert apply_edits(skill, [patch.edits[0]]).text == f"## Queues\n{outage}\nRefunds go to billing.\n"
 
 
+def test_a_label_that_is_also_a_section_title_is_replaced_in_its_one_rule_and_never_guessed_between_two():
+    sign_in = "When the ticket is about signing in (login, 2FA or SSO), the queue should be 'account_access'."
+    rule = "When the subject is 'Issue with my account', the queue should be 'billing'."
+    answer = {"failure_summary": "s", "edits": [{"op": "replace", "target": "billing", "content": sign_in}]}
+    one_rule, two_rules = f"## billing\n{rule}\n", f"## billing\n{rule}\nRefunds go to 'billing'.\n"
+    targets = []
+    for skill in (one_rule, two_rules):
+        with Runner(1, Usage()) as runner:
+            (patch,) = reflect_one(fake_lm(lambda call: answer), runner, skill=skill)
+        targets.append(patch.edits[0].target)
+    assert targets == [rule, "billing"]  # in two rules the target stays ambiguous, and apply skips it
+    assert apply_edits(one_rule, [Edit(op="replace", target=rule, content=sign_in)]).text == f"## billing\n{sign_in}\n"
+
+
 def test_contrast_examples_reach_the_failure_analyst_only_when_asked(tmp_path):
     import pytest
 

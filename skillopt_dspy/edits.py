@@ -166,6 +166,17 @@ def _clip(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
+def target_pattern(target: str) -> str:
+    """The regex that finds ``target`` in a text whatever whitespace separates its words."""
+    return r"\s+".join(re.escape(t) for t in target.split())
+
+
+def line_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """Where the line(s) holding ``text[start:end]`` begin and end (the end before their newline, if any)."""
+    line_end = text.find("\n", end)
+    return text.rfind("\n", 0, start) + 1, len(text) if line_end == -1 else line_end
+
+
 def find_target(text: str, target: str) -> tuple[str, tuple[int, int] | None]:
     """Locate ``target`` in ``text``: ``("ok", span)``, or ``("target_ambiguous" | "target_not_found", None)``.
 
@@ -176,9 +187,7 @@ def find_target(text: str, target: str) -> tuple[str, tuple[int, int] | None]:
         return "ok", (i, i + len(target))
     if text.count(target) > 1:
         return "target_ambiguous", None
-    tokens = target.split()
-    pattern = r"\s+".join(re.escape(t) for t in tokens)
-    matches = list(re.finditer(pattern, text))
+    matches = list(re.finditer(target_pattern(target), text))
     if len(matches) == 1:
         return "ok", matches[0].span()
     if len(matches) > 1:
@@ -266,9 +275,7 @@ def _apply_one(text: str, edit: Edit) -> tuple[str | None, str, str]:
         prefix = text[:point] if text[:point].endswith("\n") or not text[:point] else text[:point] + "\n"
         return prefix + block + text[point:], "applied", ""
     # delete: drop whole lines when the target covers them, else just the span
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end == -1 else line_end
+    line_start, line_end = line_span(text, start, end)
     if text[line_start:start].strip() == "" and text[end:line_end].strip() == "":
         return text[:line_start] + text[min(line_end + 1, len(text)) :], "applied", "whole lines removed"
     return text[:start] + text[end:], "applied", ""

@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from skillopt_dspy.edits import Edit, find_target, squash
+from skillopt_dspy.edits import Edit, find_target, line_span, squash, target_pattern
 from skillopt_dspy.lm.backend import looping
 from skillopt_dspy.signatures import RULE_TEMPLATE
 
@@ -199,10 +199,9 @@ def rule_line_target(target: str, content: str, skill: str) -> str | None:
     if len(content.split()) < RULE_MIN_WORDS or not _SENTENCE.match(content):
         return None
     lines = set()
-    for match in re.finditer(r"\s+".join(re.escape(t) for t in target.split()), skill):
-        line_start = skill.rfind("\n", 0, match.start()) + 1
-        line_end = skill.find("\n", match.end())
-        line = skill[line_start : len(skill) if line_end == -1 else line_end].strip()
+    for match in re.finditer(target_pattern(target), skill):
+        line_start, line_end = line_span(skill, match.start(), match.end())
+        line = skill[line_start:line_end].strip()
         before = skill[line_start : match.start()]
         if before.strip() and not re.search(r"[.!?:]\s*$", before) and not line.startswith("#"):
             lines.add(line)  # inside a rule: not at the start of its line or sentence, not in a heading

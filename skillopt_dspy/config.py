@@ -121,6 +121,13 @@ class OptimizerConfig(_Section):
         description="later steps of an epoch build on a candidate that did better on its batch and was ahead on "
         "validation but not significantly (still gated against the accepted skill)",
     )
+    worked_examples: int = Field(
+        0,
+        ge=0,
+        description="failures of a step's batch added with their expected answers to its candidate, in the skill's "
+        "protected worked-examples region (0: none; not counted against learning_rate)",
+    )
+    max_worked_examples: int = Field(8, ge=0, description="the most worked examples the skill holds")
     metric_range: list[float] = Field(
         default_factory=lambda: [0.0, 1.0], description="[low, high] a soft score can take (racing's bound)"
     )

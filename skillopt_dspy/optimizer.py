@@ -109,6 +109,11 @@ class SkillOpt(Teleprompter):
             steps build on: their edits are added to it, and each such candidate is gated against the accepted
             skill as any other. Small gains that one 60-example gate cannot tell from noise can then add up to
             one it can. The run's skill only ever changes through the gate.
+        worked_examples: failures of a step's batch, with their expected answers, added to its candidate as
+            worked examples (default 2; 0: none), one per failure group, in the skill's protected
+            ``worked-examples`` region; they do not count against ``learning_rate``, and the skill holds at most
+            ``max_worked_examples`` (default 8). The gate judges them with the step's edits; the batch check
+            leaves the examples shown out. Examples with inputs over 600 characters are not shown.
         pass_threshold: a float score at or above this counts as a hard pass.
         learning_rate: the edit budget, i.e. most edits applied per step; ``lr_scheduler`` decays it
             (``"constant"``, ``"linear"``, ``"cosine"``) towards ``min_learning_rate``.
@@ -150,6 +155,8 @@ class SkillOpt(Teleprompter):
         racing: bool = True,
         batch_check: bool = True,
         carry_ahead: bool = True,
+        worked_examples: int = 0,
+        max_worked_examples: int = 8,
         metric_range: Sequence[float] = (0.0, 1.0),
         pass_threshold: float = 1.0,
         learning_rate: int = 4,
@@ -199,6 +206,8 @@ class SkillOpt(Teleprompter):
         _positive_int("num_threads", num_threads)
         _positive_int("aggregate_fan_in", aggregate_fan_in, minimum=2)
         _positive_int("contrast_examples", contrast_examples, minimum=0)
+        _positive_int("worked_examples", worked_examples, minimum=0)
+        _positive_int("max_worked_examples", max_worked_examples, minimum=0)
         _positive_int("reflection_samples", reflection_samples)
         if (
             isinstance(reflection_temperature, bool)
@@ -239,6 +248,8 @@ class SkillOpt(Teleprompter):
             racing=racing,
             batch_check=batch_check,
             carry_ahead=carry_ahead,
+            worked_examples=worked_examples,
+            max_worked_examples=max_worked_examples,
             metric_range=metric_range,
             pass_threshold=float(pass_threshold),
             learning_rate=learning_rate,

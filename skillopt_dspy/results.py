@@ -44,6 +44,7 @@ class StepRecord:
     built_on: int | None = None  # carry_ahead: the step whose candidate this step's edits were added to
     carried: bool = False  # carry_ahead: turned down while ahead; the epoch's next steps build on it
     batch_changed: int | None = None  # batch check: how many of the batch's answers the candidate changed
+    examples: tuple[str, ...] = ()  # worked examples (failures of the batch, one line each) added to the candidate
 
     @property
     def applied(self) -> list[dict]:
@@ -60,7 +61,7 @@ class StepRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StepRecord:
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for k in ("batch", "proposed", "aggregated", "selected", "dropped", "apply_reports", "errors"):
+        for k in ("batch", "proposed", "aggregated", "selected", "dropped", "apply_reports", "errors", "examples"):
             fields[k] = tuple(fields.get(k, ()))
         return cls(**fields)
 

@@ -53,6 +53,8 @@ class TrainSettings:
     racing: bool = True
     batch_check: bool = True
     carry_ahead: bool = True
+    worked_examples: int = 0
+    max_worked_examples: int = 8
     metric_range: tuple[float, float] = (0.0, 1.0)
     pass_threshold: float = 1.0
     learning_rate: int = 4

@@ -152,6 +152,9 @@ def step_edit_rows(step: StepRecord) -> list[dict[str, Any]]:
         else:
             why = report.get("detail") or report.get("reason", "")
             rows.append(_edit_row(step, step.epoch, report["edit"], f"selected, not applied: {why}", "skipped"))
+    for line in step.examples:  # added by the step from its batch's failures, not proposed by the LM
+        example = {"op": "example", "target": "Worked examples", "content": line, "source": "training batch"}
+        rows.append(_edit_row(step, step.epoch, example, f"worked example, {verdict}", kind))
     for dropped in step.dropped:
         rows.append(_edit_row(step, step.epoch, dropped["edit"], f"dropped: {dropped['reason']}", "dropped"))
     return rows

@@ -198,6 +198,9 @@ def describe_outcomes(steps: list[StepRecord]) -> str:
         for e in s.applied:
             content = " ".join(str(e.get("content", "")).split())[:200]
             lines.append(f"- {verdict} ({delta:+.3f}) {e['op']} {e.get('target', '')!r}: {content}")
+        if s.examples:  # judged with the edits above: a verdict is theirs together
+            n = len(s.examples)
+            lines.append(f"- {verdict} ({delta:+.3f}) with {n} worked example{'s' if n > 1 else ''} of the batch")
     return "\n".join(lines)
 
 

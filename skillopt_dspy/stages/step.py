@@ -30,6 +30,7 @@ from skillopt_dspy.scoring import gate_value
 from skillopt_dspy.skill import skill_hash
 from skillopt_dspy.stages.aggregate import aggregate
 from skillopt_dspy.stages.evidence import ID_FIELDS
+from skillopt_dspy.stages.examples import example_line, pick_examples, with_examples
 from skillopt_dspy.stages.gate import GateDecision, batch_check, estimated_delta
 from skillopt_dspy.stages.reflect import reflect
 from skillopt_dspy.stages.rollout import answer
@@ -61,7 +62,8 @@ def _fresh_candidate(
     inputs: Sequence[str] = (),
     examples: Sequence[str] | None = None,
     task: str = "",
-) -> tuple[Selection, ApplyResult]:
+    shown: Sequence[str] = (),
+) -> tuple[Selection, ApplyResult, tuple[str, ...]]:
     """Select and apply to ``base``, so that the edit budget is spent on edits that apply and on a candidate not
     yet judged.
 
@@ -72,6 +74,9 @@ def _fresh_candidate(
     judges it with :func:`~skillopt_dspy.guards.repeats_rejected`, or the last-ranked one when none does) are
     dropped with the reason and the next-ranked edits take their place, until a new candidate or no edit is
     left.
+
+    ``shown``: worked-example lines (:mod:`~skillopt_dspy.stages.examples`) added to the candidate beside the
+    edits; returned as used (none when a candidate of examples alone was rejected against this base before).
     """
     excluded: dict[str, str] = {}
     while True:
@@ -90,10 +95,15 @@ def _fresh_candidate(
             for r in unapplied:
                 excluded[r.edit.key()] = f"could not apply ({r.reason}" + (f": {r.detail})" if r.detail else ")")
             continue
-        seen = _judged_before(state, candidate.text, base) if candidate.applied else None
+        candidate = ApplyResult(with_examples(candidate.text, shown), candidate.reports)
+        seen = _judged_before(state, candidate.text, base) if candidate.applied or shown else None
         if seen is None:
             again = tuple((e, excluded[e.key()]) for e in edits if e.key() in excluded)
-            return Selection(selection.selected, again + selection.dropped, selection.over_budget), candidate
+            kept = Selection(selection.selected, again + selection.dropped, selection.over_budget)
+            return kept, candidate, tuple(shown)
+        if not candidate.applied:  # the examples alone were judged against this base before
+            shown = ()
+            continue
         culprits = [e for e in candidate.applied if repeats_rejected(e, rejected)] or [candidate.applied[-1]]
         for e in culprits:
             excluded[e.key()] = f"this candidate was rejected against the same skill at step {seen + 1}"
@@ -150,7 +160,11 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         for text, ex in zip(inputs, batch)
     ]
 
-    def propose(note: str | None = None) -> tuple[list[Patch], Patch, Selection, ApplyResult]:
+    # Worked examples: failures of this batch, with their expected answers, shown in the candidate.
+    picked = pick_examples(trajectories, base, trainer.s.worked_examples, trainer.s.max_worked_examples)
+    shown = [line for line in map(example_line, picked) if line]
+
+    def propose(note: str | None = None) -> tuple[list[Patch], Patch, Selection, ApplyResult, tuple[str, ...]]:
         patches = reflect(
             trajectories,
             rejected=rejected,
@@ -167,7 +181,7 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         meter.lap("reflect")
         merged = aggregate(patches, runner=trainer.runner, fan_in=trainer.s.aggregate_fan_in, errors=errors, **common)
         meter.lap("aggregate")
-        selection, candidate = _fresh_candidate(
+        selection, candidate, used = _fresh_candidate(
             state,
             base,
             merged.edits,
@@ -176,28 +190,32 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
             inputs=inputs,
             examples=examples,
             task=trainer.task,
+            shown=shown,
         )
         meter.lap("select + update")
-        return patches, merged, selection, candidate
+        return patches, merged, selection, candidate, used
 
-    patches, merged, selection, candidate = propose()
+    patches, merged, selection, candidate, used = propose()
     retried = ""
     proposed = [e for p in patches for e in p.edits]
     if echoed_rejected(proposed, [r.edit for r in rejected], candidate.applied):
         retried = "the proposals repeated edits rejected this epoch, nothing new: asked again with the hint withheld"
         logger.info("step %d: %s", step + 1, retried)
         first_dropped = selection.dropped
-        patches, merged, selection, candidate = propose(REJECTED_WITHHELD)
+        patches, merged, selection, candidate, used = propose(REJECTED_WITHHELD)
         proposed += [e for p in patches for e in p.edits]
         selection = Selection(selection.selected, first_dropped + selection.dropped, selection.over_budget)
     decision, index, carried, batch_changed = None, None, False, None
-    if candidate.applied:
+    if candidate.applied or used:
         if trainer.run_dir is not None:
             trainer.run_dir.save_skill(step + 1, candidate.text)
-        if trainer.s.batch_check:
-            after = trainer.rollout(candidate.text, batch)
-            decision = batch_check([t.score for t in trajectories], [t.score for t in after], trainer.gate_rule())
-            batch_changed = sum(answer(a) != answer(b) for a, b in zip(trajectories, after))
+        # The batch check leaves out the examples the candidate shows with their answers.
+        held = [i for i, t in enumerate(trajectories) if not (used and any(t is p for p in picked))]
+        if trainer.s.batch_check and held:
+            after = trainer.rollout(candidate.text, [batch[i] for i in held])
+            before = [trajectories[i] for i in held]
+            decision = batch_check([t.score for t in before], [t.score for t in after], trainer.gate_rule())
+            batch_changed = sum(answer(a) != answer(b) for a, b in zip(before, after))
             meter.lap("batch check")
         if decision is None:  # no batch check, or the candidate did better on its batch
             index = add_candidate(
@@ -254,6 +272,7 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         built_on=built_on,
         carried=carried,
         batch_changed=batch_changed,
+        examples=used,
     )
     if decision:
         gate_text = decision.reason
@@ -263,7 +282,7 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         why = [w for _, w in selection.dropped] + [r.reason for r in candidate.reports if not r.applied]
         gate_text = f"no candidate ({why[0]})" if why else "no candidate (no edit could be applied)"
     logger.info(
-        "step %d/%d (epoch %d): train %.3f | proposed %d, selected %d, applied %d | %s | %s",
+        "step %d/%d (epoch %d): train %.3f | proposed %d, selected %d, applied %d%s | %s | %s",
         step + 1,
         trainer.total_steps,
         epoch + 1,
@@ -271,6 +290,7 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         len(record.proposed),
         len(record.selected),
         len(candidate.applied),
+        f", {len(used)} worked example{'s' if len(used) != 1 else ''}" if used else "",
         "ACCEPTED" if record.accepted else "carried" if carried else "rejected" if decision else "skipped",
         gate_text + ("; ahead, so the epoch's next steps build on it" if carried else ""),
     )

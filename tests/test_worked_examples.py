@@ -1,0 +1,127 @@
+"""Worked examples: a step shows failures of its batch, with their answers, in its candidate (stages/examples.py)."""
+
+import re
+
+import dspy
+import pytest
+
+from skillopt_dspy import SkillOpt
+from skillopt_dspy.edits import Edit, apply_edits
+from skillopt_dspy.scoring import Score
+from skillopt_dspy.stages.examples import (
+    EXAMPLE_INPUT_LIMIT,
+    EXAMPLES_REGION,
+    example_line,
+    pick_examples,
+    shown_examples,
+    with_examples,
+)
+from skillopt_dspy.stages.reflect import editable_text
+from skillopt_dspy.stages.rollout import Trajectory
+from tests.fakes import GROUPS, RULE_RE, WordGroup, fake_lm, group_metric, group_of, word_examples
+
+TRAIN = word_examples("apple ant bird bat cat cow ink ivy jar jet kite kelp queen quill rain rock sun sea".split())
+VAL = word_examples("axe bee cup inn jam key quiz rope star".split())
+EXAMPLE_RE = re.compile(r"^\s*- word: (\w+) → group: (\w+)$", re.M)
+
+
+def learns_from_examples(call):
+    """A target that follows first-letter rules and learns from a worked example every letter of its group."""
+    word = call.inputs.get("word", "")
+    rules = {m.group(1): m.group(2) for m in RULE_RE.finditer(call.skill)}
+    rules |= {letter: g for _, g in EXAMPLE_RE.findall(call.skill) for letter in GROUPS[g]}
+    return {"group": rules.get(word[:1], "unknown")}
+
+
+def memorizes_examples(call):
+    """A target that gets right only the very words its worked examples show."""
+    word = call.inputs.get("word", "")
+    return {"group": dict(EXAMPLE_RE.findall(call.skill)).get(word, "unknown")}
+
+
+def no_rules(call):
+    """A reflection LM that proposes nothing (a small analyst with nothing useful to say)."""
+    if "notes" in call.outputs:
+        return {"notes": "- nothing yet"}
+    if "guidance" in call.outputs:
+        return {"guidance": "- Keep going."}
+    if "proposals" in call.inputs:
+        return {"edits": []}
+    return {"failure_summary": "no idea", "edits": []}
+
+
+def train(target, **kw):
+    settings = {"batch_size": 6, "epochs": 1, "learning_rate": 2, "num_threads": 2, "progress": False}
+    settings |= {"gate_test": "strict", "use_slow_update": False, "worked_examples": 2, **kw}
+    with dspy.context(lm=fake_lm(target, name="fake/t")):
+        opt = SkillOpt(metric=group_metric, reflection_lm=fake_lm(no_rules, name="fake/r"), **settings)
+        return opt.compile(WordGroup(), trainset=TRAIN, valset=VAL).detailed_results
+
+
+def failed(word: str, got: str = "unknown") -> Trajectory:
+    ex = dspy.Example(word=word, group=group_of(word)).with_inputs("word")
+    return Trajectory(ex, dspy.Prediction(group=got), Score(0.0, 0.0, f"expected {group_of(word)}, got {got}"))
+
+
+def test_examples_alone_make_a_candidate_the_gate_accepts():
+    res = train(learns_from_examples)
+    assert res.best_val_score > res.baseline_val_score
+    assert any(r.accepted and r.examples and not r.applied for r in res.history)
+    shown = shown_examples(res.best_skill)
+    assert shown and all(EXAMPLE_RE.match(line) for line in shown)
+    assert {line for r in res.history if r.accepted for line in r.examples} <= set(shown)
+    assert all(len(r.examples) <= 2 for r in res.history)
+
+
+def test_no_worked_examples_when_switched_off():
+    res = train(learns_from_examples, worked_examples=0)
+    assert res.best_val_score == res.baseline_val_score and not any(r.examples for r in res.history)
+
+
+def test_the_batch_check_leaves_out_the_examples_shown():
+    # Memorized examples fix exactly the words shown: on the rest of the batch nothing changes, so the batch
+    # check turns every candidate down (scored on the shown words, each would have passed to validation).
+    res = train(memorizes_examples)
+    gated = [r for r in res.history if r.gate]
+    assert gated and all(r.examples and r.gate["stage"] == "batch" and not r.accepted for r in gated)
+    assert all(r.batch_changed == 0 for r in gated)
+
+
+def test_the_skill_holds_at_most_max_worked_examples():
+    res = train(learns_from_examples, epochs=2, max_worked_examples=3)
+    assert 0 < len(shown_examples(res.best_skill)) <= 3
+    assert sum(len(r.examples) for r in res.history if r.accepted) <= 3
+
+
+def test_picks_one_failure_per_group_largest_first_and_skips_what_cannot_be_shown():
+    beta = [failed(w) for w in ("ink", "ivy", "jar")]
+    alpha = [failed(w) for w in ("apple", "ant")]
+    long = failed("a" + "x" * EXAMPLE_INPUT_LIMIT)
+    solved = Trajectory(VAL[0], dspy.Prediction(group="alpha"), Score(1.0, 1.0, ""))
+    batch = [long, *alpha, solved, *beta]
+    picked = pick_examples(batch, "", per_step=3, cap=8)
+    # Groups by (expected, got): beta (3) first, then alpha (2 with the long one left out), then beta again.
+    assert [t.example.word for t in picked] == ["ink", "apple", "ivy"]
+    assert example_line(long) is None and example_line(solved) == "- word: axe → group: alpha"
+    skill = with_examples("", [example_line(picked[0])])
+    assert [t.example.word for t in pick_examples(batch, skill, per_step=2, cap=8)] == ["apple", "ivy"]
+    assert pick_examples(batch, skill, per_step=5, cap=2) == [alpha[0]]  # room for one more
+    assert pick_examples(batch, skill, per_step=2, cap=1) == []
+
+
+def test_the_examples_are_the_librarys_region_not_the_analysts():
+    skill = with_examples("## Rules\n- Be brief.\n", ["- word: ink → group: beta"])
+    skill = with_examples(skill, ["- word: apple → group: alpha"])
+    assert shown_examples(skill) == ["- word: ink → group: beta", "- word: apple → group: alpha"]
+    assert "Worked examples" not in editable_text(skill) and "ink" not in editable_text(skill)
+    result = apply_edits(skill, [Edit(op="replace", target="- word: ink → group: beta", content="- Ink is gamma.")])
+    assert result.text == skill and result.reports[0].reason == "protected"
+    # A rule added at the end goes above the examples, under the rules it belongs with.
+    added = apply_edits(skill, [Edit(op="add", content="- Cite sources.")]).text
+    assert added.index("- Cite sources.") < added.index(EXAMPLES_REGION)
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "2"])
+def test_bad_settings_fail_before_any_call(value):
+    with pytest.raises((ValueError, TypeError), match="worked_examples"):
+        SkillOpt(metric=group_metric, worked_examples=value)

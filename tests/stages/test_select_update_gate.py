@@ -111,17 +111,17 @@ def test_a_candidate_rejected_against_the_same_skill_is_not_judged_again():
     settle(state.candidates, i, accepted=False, metric_calls=30)
     # Both were rejected this epoch (``fresh`` in a pair with another edit); the loser ranks first on support,
     # but alone it makes the very candidate the gate turned down: the next edit takes its place.
-    selection, candidate = _fresh_candidate(state, state.skill, [loser, fresh], 1, rejected=[loser, fresh])
+    selection, candidate, _ = _fresh_candidate(state, state.skill, [loser, fresh], 1, rejected=[loser, fresh])
     assert candidate.applied == [fresh] and rule("fresh") in candidate.text and rule("lost") not in candidate.text
     reasons = dict((e.content, why) for e, why in selection.dropped)
     assert reasons[rule("lost")] == "this candidate was rejected against the same skill at step 1"
     # Nothing else to try: no candidate, and the step is skipped rather than judged twice.
-    selection, candidate = _fresh_candidate(state, state.skill, [loser], 1, rejected=[loser])
+    selection, candidate, _ = _fresh_candidate(state, state.skill, [loser], 1, rejected=[loser])
     assert candidate.applied == [] and [e.content for e, _ in selection.dropped] == [rule("lost")]
     # Once the skill has moved on, the same edit makes a new candidate and is judged again.
     state.skill = update(skill, [fresh]).text
     add_candidate(state.candidates, state.skill, source="step", epoch=0, step=1, parent_skill=skill)
-    _, candidate = _fresh_candidate(state, state.skill, [loser], 1, rejected=[loser])
+    _, candidate, _ = _fresh_candidate(state, state.skill, [loser], 1, rejected=[loser])
     assert candidate.applied == [loser]
 
 
@@ -157,13 +157,13 @@ def test_an_edit_that_cannot_apply_gives_its_slot_to_the_next_one():
     ambiguous = Edit(op="replace", target="The", content="Redwood Analytics", support=3)  # twice in the skill
     missing = Edit(op="replace", target="Date: 11.12.2022", content="2022-12-11", support=2)  # not in it
     good = Edit(op="add", target="Invoice", content="- The currency: an ISO code, EUR for €.", support=1)
-    selection, candidate = _fresh_candidate(state, state.skill, [ambiguous, missing, good], 1, rejected=[])
+    selection, candidate, _ = _fresh_candidate(state, state.skill, [ambiguous, missing, good], 1, rejected=[])
     assert candidate.applied == [good] and [r.applied for r in candidate.reports] == [True]
     reasons = {e.content: why for e, why in selection.dropped}
     assert reasons["Redwood Analytics"].startswith("could not apply (target_ambiguous")
     assert reasons["2022-12-11"].startswith("could not apply (target_not_found")
     # With no edit left to take the slot, the report says why the edit was not applied, as before.
-    _, alone = _fresh_candidate(state, state.skill, [missing], 1, rejected=[])
+    _, alone, _ = _fresh_candidate(state, state.skill, [missing], 1, rejected=[])
     assert alone.applied == [] and alone.reports[0].reason == "target_not_found"
 
 

@@ -45,6 +45,9 @@ class StepRecord:
     carried: bool = False  # carry_ahead: turned down while ahead; the epoch's next steps build on it
     batch_changed: int | None = None  # batch check: how many of the batch's answers the candidate changed
     examples: tuple[str, ...] = ()  # worked examples (failures of the batch, one line each) added to the candidate
+    # The batch check that turned down the step's edits with its worked examples, when the examples alone were
+    # then judged (``gate`` is theirs); None otherwise.
+    examples_alone: dict | None = None
 
     @property
     def applied(self) -> list[dict]:
@@ -52,7 +55,10 @@ class StepRecord:
 
     @property
     def rejected(self) -> list[dict]:
-        """Edits that were applied to a candidate the gate turned down (and did not carry: see ``carried``)."""
+        """Edits that were applied to a candidate the gate turned down (and did not carry: see ``carried``);
+        with ``examples_alone``, the step's edits whatever became of the examples judged without them."""
+        if self.examples_alone is not None:
+            return self.applied
         return [] if self.accepted or self.carried else self.applied
 
     def to_dict(self) -> dict[str, Any]:

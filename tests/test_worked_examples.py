@@ -50,11 +50,26 @@ def no_rules(call):
     return {"failure_summary": "no idea", "edits": []}
 
 
-def train(target, **kw):
+WRONG = "- Always answer delta."
+
+
+def wrong_rules(call):
+    """A reflection LM whose one rule is wrong: every answer delta (no group)."""
+    out = no_rules(call)
+    if "edits" in out and "proposals" not in call.inputs:
+        out["edits"] = [{"op": "add", "target": "Rules", "content": WRONG}]
+    return out
+
+
+def follows_wrong_rule(call):
+    return {"group": "delta"} if WRONG in call.skill else learns_from_examples(call)
+
+
+def train(target, reflector=no_rules, **kw):
     settings = {"batch_size": 6, "epochs": 1, "learning_rate": 2, "num_threads": 2, "progress": False}
     settings |= {"gate_test": "strict", "use_slow_update": False, "worked_examples": 2, **kw}
     with dspy.context(lm=fake_lm(target, name="fake/t")):
-        opt = SkillOpt(metric=group_metric, reflection_lm=fake_lm(no_rules, name="fake/r"), **settings)
+        opt = SkillOpt(metric=group_metric, reflection_lm=fake_lm(reflector, name="fake/r"), **settings)
         return opt.compile(WordGroup(), trainset=TRAIN, valset=VAL).detailed_results
 
 
@@ -71,6 +86,22 @@ def test_examples_alone_make_a_candidate_the_gate_accepts():
     assert shown and all(EXAMPLE_RE.match(line) for line in shown)
     assert {line for r in res.history if r.accepted for line in r.examples} <= set(shown)
     assert all(len(r.examples) <= 2 for r in res.history)
+
+
+def test_examples_are_judged_alone_when_a_wrong_rule_takes_them_down_on_the_batch(tmp_path):
+    res = train(follows_wrong_rule, reflector=wrong_rules, log_dir=tmp_path)
+    first = res.history[0]
+    assert first.examples_alone["stage"] == "batch" and first.examples_alone["candidate_score"] == 0.0
+    assert first.rejected == first.applied and first.applied[0]["content"] == WRONG
+    alone = [r for r in res.history if r.examples_alone is not None and r.accepted]
+    assert alone and WRONG not in res.best_skill and shown_examples(res.best_skill)
+    assert res.best_val_score > res.baseline_val_score
+    # Both candidates of the step were saved; the report and the meta-skill tell the edits from the examples.
+    assert len(list((tmp_path / "skills").glob("0001-*.md"))) == 2
+    from skillopt_dspy.stages.epoch import describe_outcomes
+
+    outcomes = describe_outcomes([first])
+    assert "REJECTED on the batch" in outcomes and "worked examples of the batch alone" in outcomes
 
 
 def test_no_worked_examples_when_switched_off():

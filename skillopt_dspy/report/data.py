@@ -147,7 +147,10 @@ def step_edit_rows(step: StepRecord) -> list[dict[str, Any]]:
     elif step.batch_changed == 0 and not step.accepted:
         verdict = "rejected by the gate: the candidate changed no answer of its batch"
     for report in step.apply_reports:
-        if report["applied"]:
+        if report["applied"] and step.examples_alone is not None:
+            why = "turned down by the batch check with the worked examples, which were then judged alone"
+            rows.append(_edit_row(step, step.epoch, report["edit"], f"selected, applied, {why}", "rejected"))
+        elif report["applied"]:
             rows.append(_edit_row(step, step.epoch, report["edit"], f"selected, applied, {verdict}", kind))
         else:
             why = report.get("detail") or report.get("reason", "")

@@ -109,6 +109,29 @@ def _fresh_candidate(
             excluded[e.key()] = f"this candidate was rejected against the same skill at step {seen + 1}"
 
 
+def _reject(
+    state: RunState, edits: Sequence[Edit], decision: GateDecision, changed: int | None, step: int, epoch: int
+) -> None:
+    """``edits`` of a candidate the gate turned down join the rejected-edit buffer, with the scores before and
+    after on the examples it was scored on (racing may have stopped it early; the batch check scores the
+    training batch)."""
+    old = decision.incumbent_score
+    if decision.stopped_early and decision.candidate_score is not None and decision.delta is not None:
+        old = decision.candidate_score - decision.delta
+    state.rejected.extend(
+        RejectedEdit(
+            edit=e,
+            step=step,
+            epoch=epoch,
+            incumbent_score=old,
+            candidate_score=decision.candidate_score,
+            scored_on="training batch" if decision.stage == "batch" else "validation",
+            changed=changed if decision.stage == "batch" else None,
+        )
+        for e in edits
+    )
+
+
 def _carries(trainer: Trainer, state: RunState, candidate: str, decision: GateDecision) -> bool:
     """Whether a candidate the gate turned down becomes the base of the epoch's next steps (``carry_ahead``).
 
@@ -205,49 +228,47 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         patches, merged, selection, candidate, used = propose(REJECTED_WITHHELD)
         proposed += [e for p in patches for e in p.edits]
         selection = Selection(selection.selected, first_dropped + selection.dropped, selection.over_budget)
-    decision, index, carried, batch_changed = None, None, False, None
+    decision, index, carried, batch_changed, first_check = None, None, False, None, None
+    text = candidate.text  # the candidate the step judges
     if candidate.applied or used:
         if trainer.run_dir is not None:
-            trainer.run_dir.save_skill(step + 1, candidate.text)
+            trainer.run_dir.save_skill(step + 1, text)
         # The batch check leaves out the examples the candidate shows with their answers.
         held = [i for i, t in enumerate(trajectories) if not (used and any(t is p for p in picked))]
+        before = [trajectories[i] for i in held]
+
+        def check(skill: str) -> tuple[GateDecision | None, int]:
+            after = trainer.rollout(skill, [batch[i] for i in held])
+            changed = sum(answer(a) != answer(b) for a, b in zip(before, after))
+            return batch_check([t.score for t in before], [t.score for t in after], trainer.gate_rule()), changed
+
         if trainer.s.batch_check and held:
-            after = trainer.rollout(candidate.text, [batch[i] for i in held])
-            before = [trajectories[i] for i in held]
-            decision = batch_check([t.score for t in before], [t.score for t in after], trainer.gate_rule())
-            batch_changed = sum(answer(a) != answer(b) for a, b in zip(before, after))
+            decision, batch_changed = check(text)
+            alone = with_examples(base, used)
+            if decision is not None and used and candidate.applied and _judged_before(state, alone, base) is None:
+                # The edits beside the examples did not pass: they are rejected, and the examples judged alone
+                # (a small analyst's wrong rule must not take the examples down with it).
+                _reject(state, candidate.applied, decision, batch_changed, step, epoch)
+                first_check = {**decision.to_dict(), "changed": batch_changed}
+                logger.info("step %d: the edits with the worked examples: %s", step + 1, decision.reason)
+                text = alone
+                if trainer.run_dir is not None:
+                    trainer.run_dir.save_skill(step + 1, text)
+                decision, batch_changed = check(text)
             meter.lap("batch check")
         if decision is None:  # no batch check, or the candidate did better on its batch
-            index = add_candidate(
-                state.candidates, candidate.text, source="step", epoch=epoch, step=step, parent_skill=base
-            )
-            decision = trainer.val_gate(state.skill, candidate.text)
+            index = add_candidate(state.candidates, text, source="step", epoch=epoch, step=step, parent_skill=base)
+            decision = trainer.val_gate(state.skill, text)
             meter.lap("gate")
             settle(state.candidates, index, accepted=decision.accepted, metric_calls=trainer.usage.metric_calls)
-        carried = _carries(trainer, state, candidate.text, decision)
+        carried = _carries(trainer, state, text, decision)
         if decision.accepted:
-            state.skill, state.val_score = candidate.text, decision.candidate_score
+            state.skill, state.val_score = text, decision.candidate_score
             state.base = ""
         elif carried:
-            state.base = candidate.text
-        else:
-            # Both scores on the examples the candidate was scored on (racing may have stopped it early; the
-            # batch check scores the training batch).
-            old = decision.incumbent_score
-            if decision.stopped_early and decision.candidate_score is not None and decision.delta is not None:
-                old = decision.candidate_score - decision.delta
-            state.rejected.extend(
-                RejectedEdit(
-                    edit=e,
-                    step=step,
-                    epoch=epoch,
-                    incumbent_score=old,
-                    candidate_score=decision.candidate_score,
-                    scored_on="training batch" if decision.stage == "batch" else "validation",
-                    changed=batch_changed if decision.stage == "batch" else None,
-                )
-                for e in candidate.applied
-            )
+            state.base = text
+        elif first_check is None:
+            _reject(state, candidate.applied, decision, batch_changed, step, epoch)
     record = StepRecord(
         epoch=epoch,
         step=step,
@@ -273,6 +294,7 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         carried=carried,
         batch_changed=batch_changed,
         examples=used,
+        examples_alone=first_check,
     )
     if decision:
         gate_text = decision.reason

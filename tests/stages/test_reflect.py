@@ -5,6 +5,7 @@ import dspy
 from skillopt_dspy import SkillOpt
 from skillopt_dspy.budget import Usage
 from skillopt_dspy.edits import Edit, Patch, RejectedEdit, apply_edits
+from skillopt_dspy.guards import repaired
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.scoring import Score
 from skillopt_dspy.stages.evidence import failure_evidence, success_evidence
@@ -335,6 +336,21 @@ def test_failures_on_values_of_their_own_are_grouped_by_what_the_feedback_says()
         for i, why in enumerate(["A refund.", "A refund.", "An invoice.", "An invoice."])
     ]
     assert len(failure_groups(routed, labels={"queue"})) == 1
+
+
+def test_an_edit_that_says_one_sentence_three_times_keeps_the_text_before_the_repeat():
+    # Two sentences alternating, cut by the schema's length in the middle of a third (the 1.5B date analysts).
+    pair = "If the date is not in the format YYYY-MM-DD, return an error message. If it is, return it. "
+    looped = ("When the text refers to a calendar date, extract it. " + pair * 4)[:400]
+    edit = {"op": "add", "target": "", "content": looped, "rationale": "r"}
+    with Runner(1, Usage()) as runner:
+        patches = reflect_one(fake_lm(lambda call: {"failure_summary": "s", "edits": [edit]}), runner)
+    assert [e.content for e in patches[0].edits] == [
+        "When the text refers to a calendar date, extract it. " + pair.strip()
+    ]
+    # Said twice is no loop, and sentences under 20 characters ("Use ISO.") may repeat.
+    twice = "Refunds go to billing. Refunds over 100 go to escalations. Refunds go to billing."
+    assert repaired(twice) == twice and repaired("Use ISO. Use ISO. Use ISO.") == "Use ISO. Use ISO. Use ISO."
 
 
 def test_an_edit_whose_text_loops_keeps_one_copy():

@@ -104,6 +104,18 @@ def test_examples_are_judged_alone_when_a_wrong_rule_takes_them_down_on_the_batc
     assert "REJECTED on the batch" in outcomes and "worked examples of the batch alone" in outcomes
 
 
+def test_the_reflection_lm_is_never_shown_the_examples():
+    shown = []
+
+    def spy(call):
+        shown.append(call.inputs.get("skill", ""))
+        return no_rules(call)
+
+    res = train(learns_from_examples, reflector=spy, epochs=2, use_slow_update=True)
+    assert shown_examples(res.best_skill) and len(shown) > 4
+    assert not any("→ group:" in text or EXAMPLES_REGION in text for text in shown)
+
+
 def test_no_worked_examples_when_switched_off():
     res = train(learns_from_examples, worked_examples=0)
     assert res.best_val_score == res.baseline_val_score and not any(r.examples for r in res.history)

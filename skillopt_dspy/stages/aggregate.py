@@ -33,6 +33,7 @@ from skillopt_dspy.guards import repaired_fields
 from skillopt_dspy.lm.adapter import json_adapter
 from skillopt_dspy.parallel import Runner
 from skillopt_dspy.signatures import AggregateEdits, for_empty_skill
+from skillopt_dspy.stages.examples import without_examples
 from skillopt_dspy.stages.reflect import editable_text
 from skillopt_dspy.stages.rollout import FATAL_ERRORS
 
@@ -90,7 +91,7 @@ def _merge_group(
     try:
         out = dspy.Predict(signature)(
             task=task or "(not described)",
-            skill=skill or "(empty: no rules yet)",
+            skill=without_examples(skill) or "(empty: no rules yet)",
             proposals=format_proposals(edits),
             edit_budget=edit_budget,
             optimizer_memory=memory or "(none yet)",

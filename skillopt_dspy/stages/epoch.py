@@ -35,6 +35,7 @@ from skillopt_dspy.skill import (
     write_region,
 )
 from skillopt_dspy.stages.evidence import clip_middle, evidence_budget, example_line
+from skillopt_dspy.stages.examples import without_examples
 from skillopt_dspy.stages.rollout import FATAL_ERRORS, Trajectory, prediction_fields
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def slow_update(trainer: Trainer, state: RunState, epoch: int) -> dict:
             SlowUpdate,
             "guidance",
             "slow_update_error",
-            skill=state.skill,
+            skill=without_examples(state.skill),
             previous_guidance=previous or "(none yet)",
             task=trainer.task,
             comparison=comparison,

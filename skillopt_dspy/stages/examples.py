@@ -11,9 +11,9 @@ analysts' edits; they do not count against the edit budget, and the skill holds 
 ``max_worked_examples``. The gate judges the candidate as a whole, so an example that does not help on
 validation is not kept; the batch check leaves out the examples shown (their answers are in the candidate).
 
-The region is the library's: the analysts do not see it (:func:`~skillopt_dspy.stages.reflect.editable_text`)
-and their edits cannot change it, so rules are never written into the examples and an example is never
-rewritten into a rule. Examples come only from the training batch, never from validation. An example whose
+The region is the library's: the reflection LM is not shown it (:func:`without_examples`: analysts, merger
+and slow update) and edits cannot change it, so rules are never written into the examples and an example
+is never copied into a rule. Examples come only from the training batch, never from validation. An example whose
 inputs are longer than ``EXAMPLE_INPUT_LIMIT`` characters is not shown (a cut example would teach a wrong
 answer, and a long one would crowd the prompt).
 
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from skillopt_dspy.skill import normalize_skill, read_region, write_region
+from skillopt_dspy.skill import normalize_skill, protected_regions, read_region, write_region
 from skillopt_dspy.stages.evidence import ID_FIELDS, expected_fields, failure_groups, label_fields
 from skillopt_dspy.stages.rollout import Trajectory
 
@@ -89,6 +89,17 @@ def pick_examples(trajectories: Sequence[Trajectory], skill: str, per_step: int,
                     picked.append(group[rank])
                     shown.add(line)
     return picked
+
+
+def without_examples(skill: str) -> str:
+    """``skill`` as the reflection LM is shown it: without the worked-examples region.
+
+    The 1.5B analysts copied the examples they saw into an added "rule" (the whole region on one line under
+    a heading of its own); what the examples teach, the analysts see in the evidence anyway."""
+    for r in protected_regions(skill):
+        if r.name == EXAMPLES_REGION:
+            return normalize_skill(skill[: r.start] + skill[r.end :])
+    return skill
 
 
 def with_examples(skill: str, lines: Sequence[str]) -> str:

@@ -35,6 +35,7 @@ from skillopt_dspy.stages.evidence import (
     label_fields,
     success_evidence,
 )
+from skillopt_dspy.stages.examples import without_examples
 from skillopt_dspy.stages.rollout import FATAL_ERRORS, Trajectory
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def reflect(
     successes = [t for t in trajectories if not t.failed]
     common = {
         "task": task or "(not described)",
-        "skill": skill or "(empty: no rules yet)",
+        "skill": without_examples(skill) or "(empty: no rules yet)",
         "edit_budget": edit_budget,
         "rejected_edits": format_rejected(rejected) if rejected_note is None else rejected_note,
         "optimizer_memory": memory or "(none yet)",

@@ -138,7 +138,9 @@ def decide(
     return GateDecision(rose and significant, old, new, r.mode, text, alpha=r.alpha, p_value=p, **common)
 
 
-def batch_check(before: Sequence[Score], after: Sequence[Score], rule: GateRule) -> GateDecision | None:
+def batch_check(
+    before: Sequence[Score], after: Sequence[Score], rule: GateRule, *, no_worse: bool = False
+) -> GateDecision | None:
     """None when the candidate did strictly better than the current skill on the step's training batch (it
     goes on to validation); else the rejection. Pure.
 
@@ -146,16 +148,23 @@ def batch_check(before: Sequence[Score], after: Sequence[Score], rule: GateRule)
     examples they came from is not worth a validation run. Strictly better in the gate's mode, no test (a
     batch is a handful of examples; the validation gate judges significance).
 
+    ``no_worse``: only a fall turns the candidate down. For worked examples alone, scored on the rest of the
+    batch: nothing was written from those examples, and a few of them rarely show what an example teaches
+    (in the 1.5B date runs two new examples changed none of the six other answers; with four shown, the four
+    left had all passed, so no candidate could do strictly better).
+
     Example:
         >>> before, after = [Score(0, 0), Score(1, 1)], [Score(0, 0.5), Score(1, 1)]
         >>> batch_check(before, after, GateRule(mode="hard")).reason
         'batch check: hard score on its 2 training examples tied 0.5000 -> 0.5000: not validated'
         >>> batch_check(before, after, GateRule(mode="soft")) is None
         True
+        >>> batch_check(before, after, GateRule(mode="hard"), no_worse=True) is None
+        True
     """
     old = gate_value(before, rule.mode, rule.mixed_weight)
     new = gate_value(after, rule.mode, rule.mixed_weight)
-    if new > old:
+    if new > old or (no_worse and new == old):
         return None
     verb = "tied" if new == old else "fell"
     reason = f"batch check: {rule.mode} score on its {len(after)} training examples {verb} {old:.4f} -> {new:.4f}"

@@ -237,13 +237,14 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         held = [i for i, t in enumerate(trajectories) if not (used and any(t is p for p in picked))]
         before = [trajectories[i] for i in held]
 
-        def check(skill: str) -> tuple[GateDecision | None, int]:
+        def check(skill: str, examples_only: bool) -> tuple[GateDecision | None, int]:
             after = trainer.rollout(skill, [batch[i] for i in held])
             changed = sum(answer(a) != answer(b) for a, b in zip(before, after))
-            return batch_check([t.score for t in before], [t.score for t in after], trainer.gate_rule()), changed
+            scores = [t.score for t in before], [t.score for t in after]
+            return batch_check(*scores, trainer.gate_rule(), no_worse=examples_only), changed
 
         if trainer.s.batch_check and held:
-            decision, batch_changed = check(text)
+            decision, batch_changed = check(text, examples_only=not candidate.applied)
             alone = with_examples(base, used)
             if decision is not None and used and candidate.applied and _judged_before(state, alone, base) is None:
                 # The edits beside the examples did not pass: they are rejected, and the examples judged alone
@@ -254,7 +255,7 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
                 text = alone
                 if trainer.run_dir is not None:
                     trainer.run_dir.save_skill(step + 1, text)
-                decision, batch_changed = check(text)
+                decision, batch_changed = check(text, examples_only=True)
             meter.lap("batch check")
         if decision is None:  # no batch check, or the candidate did better on its batch
             index = add_candidate(state.candidates, text, source="step", epoch=epoch, step=step, parent_skill=base)

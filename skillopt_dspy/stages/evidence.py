@@ -460,9 +460,11 @@ def success_evidence(batch: Sequence[Trajectory], budget_chars: int) -> str:
     return _fit(lambda limits: _render_successes(batch, limits), budget_chars)
 
 
+def one_line(value: Any) -> str:
+    """``value`` as text on one line: runs of spaces made one, line breaks shown as `` / ``."""
+    return " / ".join(" ".join(ln.split()) for ln in str(value).splitlines() if ln.strip())
+
+
 def example_line(example: dspy.Example, limit: int) -> str:
     """An example's inputs on one line, line breaks shown as `` / `` (for contrasts and the slow update)."""
-    return "; ".join(
-        f"{k}: {clip_middle(' / '.join(' '.join(ln.split()) for ln in str(v).splitlines() if ln.strip()), limit)}"
-        for k, v in example.inputs().items()
-    )
+    return "; ".join(f"{k}: {clip_middle(one_line(v), limit)}" for k, v in example.inputs().items())

@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from skillopt_dspy.skill import normalize_skill, protected_regions, read_region, write_region
-from skillopt_dspy.stages.evidence import ID_FIELDS, expected_fields, failure_groups, label_fields
+from skillopt_dspy.stages.evidence import ID_FIELDS, expected_fields, failure_groups, label_fields, one_line
 from skillopt_dspy.stages.rollout import Trajectory
 
 EXAMPLES_REGION = "worked-examples"
@@ -47,18 +47,14 @@ EXAMPLES_HEADING = "## Worked examples"
 EXAMPLE_INPUT_LIMIT = 600  # characters of an example's inputs, on one line; a longer example is not shown
 
 
-def _one_line(value: object) -> str:
-    return " / ".join(" ".join(line.split()) for line in str(value).splitlines() if line.strip())
-
-
 def example_line(t: Trajectory) -> str | None:
     """``t``'s example as one line, inputs then the expected answers, or None when its inputs are too long.
 
     Line breaks inside a value are shown as `` / ``; an example's id is no answer and is left out."""
-    inputs = "; ".join(f"{k}: {_one_line(v)}" for k, v in t.example.inputs().items())
+    inputs = "; ".join(f"{k}: {one_line(v)}" for k, v in t.example.inputs().items())
     if not inputs or len(inputs) > EXAMPLE_INPUT_LIMIT:
         return None
-    answers = "; ".join(f"{k}: {_one_line(v)}" for k, v in expected_fields(t).items() if k not in ID_FIELDS)
+    answers = "; ".join(f"{k}: {one_line(v)}" for k, v in expected_fields(t).items() if k not in ID_FIELDS)
     return f"- {inputs} → {answers}" if answers else None
 
 

@@ -87,7 +87,8 @@ def read_region(text: str, name: str) -> str | None:
 def write_region(text: str, name: str, content: str) -> str:
     """Return ``text`` with protected region ``name`` holding ``content`` (created at the end if absent).
 
-    Only the slow update calls this; step-level edits go through :func:`skillopt_dspy.edits.apply_edits`.
+    The slow update and the worked examples (:mod:`skillopt_dspy.stages.examples`) call this; step-level edits go
+    through :func:`skillopt_dspy.edits.apply_edits`.
     """
     if not _NAME_RE.match(name):
         raise ValueError(f"region name {name!r} must match {_NAME_RE.pattern}")

@@ -110,7 +110,7 @@ class SkillOpt(Teleprompter):
             skill as any other. Small gains that one 60-example gate cannot tell from noise can then add up to
             one it can. The run's skill only ever changes through the gate.
         worked_examples: failures of a step's batch, with their expected answers, added to its candidate as
-            worked examples (default 2; 0: none), one per failure group, in the skill's protected
+            worked examples (default 0: none), one per failure group, in the skill's protected
             ``worked-examples`` region; they do not count against ``learning_rate``, and the skill holds at most
             ``max_worked_examples`` (default 8). The gate judges them with the step's edits; the batch check
             leaves the examples shown out. Examples with inputs over 600 characters are not shown.

@@ -197,17 +197,16 @@ def describe_outcomes(steps: list[StepRecord]) -> str:
             delta = (s.gate["candidate_score"] or 0.0) - s.gate["incumbent_score"]
         verdict = "ACCEPTED" if s.accepted else "CARRIED (ahead, not significant)" if s.carried else "REJECTED"
         first = s.examples_alone  # the edits fell with the examples on the batch; the examples went on alone
+        head = judged = f"{verdict} ({delta:+.3f})"
+        if first:
+            head = f"REJECTED on the batch ({(first['candidate_score'] or 0.0) - first['incumbent_score']:+.3f})"
         for e in s.applied:
             content = " ".join(str(e.get("content", "")).split())[:200]
-            if first:
-                change = (first["candidate_score"] or 0.0) - first["incumbent_score"]
-                lines.append(f"- REJECTED on the batch ({change:+.3f}) {e['op']} {e.get('target', '')!r}: {content}")
-            else:
-                lines.append(f"- {verdict} ({delta:+.3f}) {e['op']} {e.get('target', '')!r}: {content}")
+            lines.append(f"- {head} {e['op']} {e.get('target', '')!r}: {content}")
         if s.examples:  # judged with the edits above: a verdict is theirs together
             n = len(s.examples)
             alone = " alone" if first else ""
-            lines.append(f"- {verdict} ({delta:+.3f}) {n} worked example{'s' if n > 1 else ''} of the batch{alone}")
+            lines.append(f"- {judged} {n} worked example{'s' if n > 1 else ''} of the batch{alone}")
     return "\n".join(lines)
 
 

@@ -128,6 +128,11 @@ class OptimizerConfig(_Section):
         "protected worked-examples region (0: none; not counted against learning_rate)",
     )
     max_worked_examples: int = Field(8, ge=0, description="the most worked examples the skill holds")
+    worked_examples_from: Literal["failures", "batch"] = Field(
+        "failures",
+        description="where worked examples come from: the batch's failures, one per failure group, or the batch "
+        "in its random order, passes and failures alike",
+    )
     metric_range: list[float] = Field(
         default_factory=lambda: [0.0, 1.0], description="[low, high] a soft score can take (racing's bound)"
     )

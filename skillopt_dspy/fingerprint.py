@@ -104,7 +104,7 @@ def run_fingerprint(trainer: Any) -> dict[str, Any]:
         **{k: getattr(s, k) for k in ("gate_test", "gate_alpha")},  # they change decisions; racing does not
         "batch_check": s.batch_check,
         "carry_ahead": s.carry_ahead,
-        **{k: getattr(s, k) for k in ("worked_examples", "max_worked_examples")},
+        **{k: getattr(s, k) for k in ("worked_examples", "max_worked_examples", "worked_examples_from")},
         **{k: getattr(s, k) for k in ("reflection_samples", "reflection_temperature")},
         "lm": getattr(trainer.lm, "model", None),
         "reflection_lm": getattr(trainer.reflection_lm, "model", None),

@@ -19,6 +19,7 @@ from skillopt_dspy.report import check_report_dependencies, write_report
 from skillopt_dspy.schedule import SCHEDULERS
 from skillopt_dspy.scoring import GATE_MODES, Metric, check_metric
 from skillopt_dspy.skill import SKILL_BEGIN, SKILL_END, _select_predictors, apply_skill, extract_skill, normalize_skill
+from skillopt_dspy.stages.examples import EXAMPLE_SOURCES
 from skillopt_dspy.stages.gate import GATE_TESTS
 from skillopt_dspy.trainer import Trainer, TrainSettings
 
@@ -114,6 +115,9 @@ class SkillOpt(Teleprompter):
             ``worked-examples`` region; they do not count against ``learning_rate``, and the skill holds at most
             ``max_worked_examples`` (default 8). The gate judges them with the step's edits; the batch check
             leaves the examples shown out. Examples with inputs over 600 characters are not shown.
+        worked_examples_from: ``"failures"`` (default): the batch's failures, one per failure group, largest
+            first; ``"batch"``: the batch in its random order, passes and failures alike, as a few-shot demo
+            set is drawn.
         pass_threshold: a float score at or above this counts as a hard pass.
         learning_rate: the edit budget, i.e. most edits applied per step; ``lr_scheduler`` decays it
             (``"constant"``, ``"linear"``, ``"cosine"``) towards ``min_learning_rate``.
@@ -157,6 +161,7 @@ class SkillOpt(Teleprompter):
         carry_ahead: bool = True,
         worked_examples: int = 0,
         max_worked_examples: int = 8,
+        worked_examples_from: str = "failures",
         metric_range: Sequence[float] = (0.0, 1.0),
         pass_threshold: float = 1.0,
         learning_rate: int = 4,
@@ -208,6 +213,8 @@ class SkillOpt(Teleprompter):
         _positive_int("contrast_examples", contrast_examples, minimum=0)
         _positive_int("worked_examples", worked_examples, minimum=0)
         _positive_int("max_worked_examples", max_worked_examples, minimum=0)
+        if worked_examples_from not in EXAMPLE_SOURCES:
+            raise ValueError(f"worked_examples_from must be one of {EXAMPLE_SOURCES}, got {worked_examples_from!r}")
         _positive_int("reflection_samples", reflection_samples)
         if (
             isinstance(reflection_temperature, bool)
@@ -250,6 +257,7 @@ class SkillOpt(Teleprompter):
             carry_ahead=carry_ahead,
             worked_examples=worked_examples,
             max_worked_examples=max_worked_examples,
+            worked_examples_from=worked_examples_from,
             metric_range=metric_range,
             pass_threshold=float(pass_threshold),
             learning_rate=learning_rate,

@@ -44,6 +44,7 @@ from skillopt_dspy.stages.rollout import Trajectory
 
 EXAMPLES_REGION = "worked-examples"
 EXAMPLES_HEADING = "## Worked examples"
+EXAMPLE_SOURCES = ("failures", "batch")  # where worked_examples_from picks from
 EXAMPLE_INPUT_LIMIT = 600  # characters of an example's inputs, on one line; a longer example is not shown
 
 
@@ -64,26 +65,34 @@ def shown_examples(skill: str) -> list[str]:
     return [line for line in region.splitlines() if line.startswith("- ")]
 
 
-def pick_examples(trajectories: Sequence[Trajectory], skill: str, per_step: int, cap: int) -> list[Trajectory]:
-    """Up to ``per_step`` failures of ``trajectories`` to show as worked examples, and no more than ``cap``
-    in the skill in all: one per failure group, the largest group first, then a second of each, and so on.
-    Failures that cannot be shown (inputs too long) or are shown already are passed over. Pure."""
+def pick_examples(
+    trajectories: Sequence[Trajectory], skill: str, per_step: int, cap: int, source: str = "failures"
+) -> list[Trajectory]:
+    """Up to ``per_step`` examples of ``trajectories`` to show as worked examples, and no more than ``cap``
+    in the skill in all. ``source="failures"``: failures only, one per failure group, the largest group
+    first, then a second of each, and so on. ``source="batch"``: the batch in its (random) order, passes and
+    failures alike, as a few-shot demo set is drawn. Examples that cannot be shown (inputs too long) or are
+    shown already are passed over. Pure."""
+    if source not in EXAMPLE_SOURCES:
+        raise ValueError(f"worked_examples_from must be one of {EXAMPLE_SOURCES}, not {source!r}")
     room = min(per_step, cap - len(shown_examples(skill)))
     if room <= 0:
         return []
-    failures = [t for t in trajectories if t.failed]
-    groups = sorted(
-        failure_groups(failures, label_fields(trajectories)).values(), key=lambda g: -len(g)
-    )  # stable: equal groups keep the batch's order
+    if source == "batch":
+        order = list(trajectories)
+    else:
+        failures = [t for t in trajectories if t.failed]
+        groups = sorted(
+            failure_groups(failures, label_fields(trajectories)).values(), key=lambda g: -len(g)
+        )  # stable: equal groups keep the batch's order
+        order = [g[rank] for rank in range(max(map(len, groups), default=0)) for g in groups if rank < len(g)]
     shown = set(shown_examples(skill))
     picked: list[Trajectory] = []
-    for rank in range(max((len(g) for g in groups), default=0)):
-        for group in groups:
-            if rank < len(group) and len(picked) < room:
-                line = example_line(group[rank])
-                if line is not None and line not in shown:
-                    picked.append(group[rank])
-                    shown.add(line)
+    for t in order:
+        line = example_line(t)
+        if line is not None and line not in shown and len(picked) < room:
+            picked.append(t)
+            shown.add(line)
     return picked
 
 

@@ -183,8 +183,10 @@ def run_step(trainer: Trainer, state: RunState, step: int, batch_size: int | Non
         for text, ex in zip(inputs, batch)
     ]
 
-    # Worked examples: failures of this batch, with their expected answers, shown in the candidate.
-    picked = pick_examples(trajectories, base, trainer.s.worked_examples, trainer.s.max_worked_examples)
+    # Worked examples: examples of this batch (its failures, or the batch), with their expected answers.
+    picked = pick_examples(
+        trajectories, base, trainer.s.worked_examples, trainer.s.max_worked_examples, trainer.s.worked_examples_from
+    )
     shown = [line for line in map(example_line, picked) if line]
 
     def propose(note: str | None = None) -> tuple[list[Patch], Patch, Selection, ApplyResult, tuple[str, ...]]:

@@ -165,6 +165,36 @@ def test_picks_one_failure_per_group_largest_first_and_skips_what_cannot_be_show
     assert pick_examples(batch, skill, per_step=2, cap=1) == []
 
 
+def test_from_the_batch_picks_in_batch_order_passes_and_failures_alike():
+    long = failed("a" + "x" * EXAMPLE_INPUT_LIMIT)
+    solved = Trajectory(VAL[0], dspy.Prediction(group="alpha"), Score(1.0, 1.0, ""))
+    batch = [long, failed("ink"), solved, failed("apple"), failed("ivy")]
+    picked = pick_examples(batch, "", per_step=3, cap=8, source="batch")
+    assert [t.example.word for t in picked] == ["ink", "axe", "apple"]  # the long one is passed over
+    skill = with_examples("", [example_line(picked[0])])
+    assert [t.example.word for t in pick_examples(batch, skill, per_step=2, cap=8, source="batch")] == ["axe", "apple"]
+    assert pick_examples(batch, skill, per_step=5, cap=2, source="batch") == [solved]
+    with pytest.raises(ValueError, match="worked_examples_from"):
+        pick_examples(batch, "", per_step=1, cap=8, source="random")
+
+
+def test_examples_from_the_batch_reach_the_gate_and_are_recorded():
+    # A target that learns a group's letters from any example of it, right or wrong before: examples of passes
+    # teach it as much as failures do, and the gate accepts them.
+    res = train(learns_from_examples, worked_examples_from="batch")
+    accepted = [r for r in res.history if r.accepted]
+    assert accepted and res.best_val_score > res.baseline_val_score
+    shown = {line for r in accepted for line in r.examples}
+    assert shown == set(shown_examples(res.best_skill))
+
+    # A target with no failures: the batch still has examples to show; its failures have none.
+    def knows_all(call):
+        return {"group": group_of(call.inputs.get("word", ""))}
+
+    assert any(r.examples for r in train(knows_all, worked_examples_from="batch").history)
+    assert not any(r.examples for r in train(knows_all).history)
+
+
 def test_the_examples_are_the_librarys_region_not_the_analysts():
     skill = with_examples("## Rules\n- Be brief.\n", ["- word: ink → group: beta"])
     skill = with_examples(skill, ["- word: apple → group: alpha"])
@@ -181,3 +211,5 @@ def test_the_examples_are_the_librarys_region_not_the_analysts():
 def test_bad_settings_fail_before_any_call(value):
     with pytest.raises((ValueError, TypeError), match="worked_examples"):
         SkillOpt(metric=group_metric, worked_examples=value)
+    with pytest.raises(ValueError, match="worked_examples_from must be one of"):
+        SkillOpt(metric=group_metric, worked_examples_from=value)

@@ -8,8 +8,11 @@ rule book), and a small reflection model that cannot yet word the rule still get
 front of the program. So each step can add up to ``worked_examples`` of its batch's failures, one per failure
 group (:func:`~skillopt_dspy.stages.evidence.failure_groups`, largest first), to the candidate beside the
 analysts' edits; they do not count against the edit budget, and the skill holds at most
-``max_worked_examples``. The gate judges the candidate as a whole, so an example that does not help on
-validation is not kept; the batch check leaves out the examples shown (their answers are in the candidate).
+``max_worked_examples``. With ``worked_examples_from="batch"`` they are drawn from the whole batch in its
+random order instead, passes and failures alike, as a few-shot demo set is (the probe above drew its six
+that way; failures alone over-represent the cases the program finds hardest). The gate judges the
+candidate as a whole, so an example that does not help on validation is not kept; the batch check leaves
+out the examples shown (their answers are in the candidate).
 
 The region is the library's: the reflection LM is not shown it (:func:`without_examples`: analysts, merger
 and slow update) and edits cannot change it, so rules are never written into the examples and an example

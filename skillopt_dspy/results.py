@@ -44,7 +44,7 @@ class StepRecord:
     built_on: int | None = None  # carry_ahead: the step whose candidate this step's edits were added to
     carried: bool = False  # carry_ahead: turned down while ahead; the epoch's next steps build on it
     batch_changed: int | None = None  # batch check: how many of the batch's answers the candidate changed
-    examples: tuple[str, ...] = ()  # worked examples (failures of the batch, one line each) added to the candidate
+    examples: tuple[str, ...] = ()  # worked examples (examples of the batch, one line each) added to the candidate
     # The batch check that turned down the step's edits with its worked examples, when the examples alone were
     # then judged (``gate`` is theirs); None otherwise.
     examples_alone: dict | None = None

@@ -124,14 +124,14 @@ class OptimizerConfig(_Section):
     worked_examples: int = Field(
         0,
         ge=0,
-        description="failures of a step's batch added with their expected answers to its candidate, in the skill's "
+        description="examples of a step's batch added with their expected answers to its candidate, in the skill's "
         "protected worked-examples region (0: none; not counted against learning_rate)",
     )
     max_worked_examples: int = Field(8, ge=0, description="the most worked examples the skill holds")
-    worked_examples_from: Literal["failures", "batch"] = Field(
-        "failures",
-        description="where worked examples come from: the batch's failures, one per failure group, or the batch "
-        "in its random order, passes and failures alike",
+    worked_examples_from: Literal["batch", "failures"] = Field(
+        "batch",
+        description="where worked examples come from: the batch in its random order, passes and failures alike, "
+        "or the batch's failures, one per failure group",
     )
     metric_range: list[float] = Field(
         default_factory=lambda: [0.0, 1.0], description="[low, high] a soft score can take (racing's bound)"

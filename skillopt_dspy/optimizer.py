@@ -110,14 +110,14 @@ class SkillOpt(Teleprompter):
             steps build on: their edits are added to it, and each such candidate is gated against the accepted
             skill as any other. Small gains that one 60-example gate cannot tell from noise can then add up to
             one it can. The run's skill only ever changes through the gate.
-        worked_examples: failures of a step's batch, with their expected answers, added to its candidate as
-            worked examples (default 0: none), one per failure group, in the skill's protected
+        worked_examples: examples of a step's batch, with their expected answers, added to its candidate as
+            worked examples (default 0: none; which ones: ``worked_examples_from``), in the skill's protected
             ``worked-examples`` region; they do not count against ``learning_rate``, and the skill holds at most
             ``max_worked_examples`` (default 8). The gate judges them with the step's edits; the batch check
             leaves the examples shown out. Examples with inputs over 600 characters are not shown.
-        worked_examples_from: ``"failures"`` (default): the batch's failures, one per failure group, largest
-            first; ``"batch"``: the batch in its random order, passes and failures alike, as a few-shot demo
-            set is drawn.
+        worked_examples_from: ``"batch"`` (default): the batch in its random order, passes and failures alike,
+            as a few-shot demo set is drawn; ``"failures"``: the batch's failures, one per failure group,
+            largest first.
         pass_threshold: a float score at or above this counts as a hard pass.
         learning_rate: the edit budget, i.e. most edits applied per step; ``lr_scheduler`` decays it
             (``"constant"``, ``"linear"``, ``"cosine"``) towards ``min_learning_rate``.
@@ -161,7 +161,7 @@ class SkillOpt(Teleprompter):
         carry_ahead: bool = True,
         worked_examples: int = 0,
         max_worked_examples: int = 8,
-        worked_examples_from: str = "failures",
+        worked_examples_from: str = "batch",
         metric_range: Sequence[float] = (0.0, 1.0),
         pass_threshold: float = 1.0,
         learning_rate: int = 4,

@@ -55,7 +55,7 @@ class TrainSettings:
     carry_ahead: bool = True
     worked_examples: int = 0
     max_worked_examples: int = 8
-    worked_examples_from: str = "failures"
+    worked_examples_from: str = "batch"
     metric_range: tuple[float, float] = (0.0, 1.0)
     pass_threshold: float = 1.0
     learning_rate: int = 4

@@ -155,14 +155,17 @@ def test_picks_one_failure_per_group_largest_first_and_skips_what_cannot_be_show
     long = failed("a" + "x" * EXAMPLE_INPUT_LIMIT)
     solved = Trajectory(VAL[0], dspy.Prediction(group="alpha"), Score(1.0, 1.0, ""))
     batch = [long, *alpha, solved, *beta]
-    picked = pick_examples(batch, "", per_step=3, cap=8)
+    picked = pick_examples(batch, "", per_step=3, cap=8, source="failures")
     # Groups by (expected, got): beta (3) first, then alpha (2 with the long one left out), then beta again.
     assert [t.example.word for t in picked] == ["ink", "apple", "ivy"]
     assert example_line(long) is None and example_line(solved) == "- word: axe → group: alpha"
     skill = with_examples("", [example_line(picked[0])])
-    assert [t.example.word for t in pick_examples(batch, skill, per_step=2, cap=8)] == ["apple", "ivy"]
-    assert pick_examples(batch, skill, per_step=5, cap=2) == [alpha[0]]  # room for one more
-    assert pick_examples(batch, skill, per_step=2, cap=1) == []
+    assert [t.example.word for t in pick_examples(batch, skill, per_step=2, cap=8, source="failures")] == [
+        "apple",
+        "ivy",
+    ]
+    assert pick_examples(batch, skill, per_step=5, cap=2, source="failures") == [alpha[0]]  # room for one more
+    assert pick_examples(batch, skill, per_step=2, cap=1, source="failures") == []
 
 
 def test_from_the_batch_picks_in_batch_order_passes_and_failures_alike():
@@ -191,8 +194,8 @@ def test_examples_from_the_batch_reach_the_gate_and_are_recorded():
     def knows_all(call):
         return {"group": group_of(call.inputs.get("word", ""))}
 
-    assert any(r.examples for r in train(knows_all, worked_examples_from="batch").history)
-    assert not any(r.examples for r in train(knows_all).history)
+    assert any(r.examples for r in train(knows_all).history)
+    assert not any(r.examples for r in train(knows_all, worked_examples_from="failures").history)
 
 
 def test_the_examples_are_the_librarys_region_not_the_analysts():

@@ -11,7 +11,8 @@ beside the analysts' edits; they do not count against the edit budget, and the s
 random order, passes and failures alike, as a few-shot demo set is drawn; ``"failures"`` takes only its
 failures, one per failure group (:func:`~skillopt_dspy.stages.evidence.failure_groups`, largest first).
 On dates the failures over-represent what the 1.5B program finds hardest (relative dates it cannot work
-out): from the batch, test +5.0 and +8.3; from failures, +3.3 and −8.3 on the same two seeds. The gate
+out): on test, four a step from the batch gained +5.0 and +8.3 at seeds 0 and 1, two a step from the
+failures +3.3 and −8.3, four from the failures +0 (nothing accepted). The gate
 judges the candidate as a whole, so an example that does not help on validation is not kept; the batch
 check leaves out the examples shown (their answers are in the candidate).
 

@@ -5,10 +5,10 @@ training batches, its seed) is one draw. A run that wins by +8 points may be a l
 may be an unlucky one. This pools runs: for each optimizer, each test example's score is averaged over that
 optimizer's runs, and the mean of those per-example averages minus ``none``'s is the optimizer's expected
 gain on this test split for a run with a random seed. Its uncertainty comes from the examples: a 95 % paired
-bootstrap interval over them, and the one-sided paired sign-flip test of "the gain is above 0"
-(:func:`skillopt_dspy.significance.sign_flip_p`, exact in its level), both on the per-example differences.
-The seeds are the ones run, not a sample of all seeds: with three runs, read it as "these runs, on these
-examples".
+bootstrap interval over them (:func:`skillopt_dspy.significance.paired_gain`), and the one-sided paired
+sign-flip test of "the gain is above 0" (:func:`skillopt_dspy.significance.sign_flip_p`, exact in its
+level), both on the per-example differences. The seeds are the ones run, not a sample of all seeds: with
+three runs, read it as "these runs, on these examples".
 
 A file named as ``PATH:skillopt`` (or ``PATH:skillopt,gepa``) lends only those rows to the pool (its ``none``
 row is always read), for a file whose other rows came from other code.
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skillopt_dspy.significance import BOOTSTRAP_DRAWS, sign_flip_p
+from skillopt_dspy.significance import paired_gain, sign_flip_p
 
 
 def load_runs(paths: Sequence[str]) -> list[dict]:
@@ -69,19 +69,17 @@ def pooled_gain(baseline: Sequence[float], runs: Sequence[Sequence[float]], *, s
     scores = np.asarray(runs, dtype=float)
     if scores.ndim != 2 or scores.shape[1] != len(before):
         raise ValueError(f"every run needs a score for each of the {len(before)} test examples")
-    diffs = scores.mean(axis=0) - before
-    rng = np.random.default_rng([seed, len(diffs), 0x5EED])
-    means = diffs[rng.integers(0, len(diffs), size=(BOOTSTRAP_DRAWS, len(diffs)))].mean(axis=1)
-    lo, hi = np.quantile(means, [0.025, 0.975])
+    mean = scores.mean(axis=0)
+    g = paired_gain(before, mean, seed=seed)  # the per-example means against the baseline: gain, counts, CI
     return {
         "runs": len(scores),
-        "examples": len(diffs),
-        "per_run": [round(float(g), 4) for g in (scores - before).mean(axis=1)],
-        "gain": round(float(diffs.mean()), 4),
-        "examples_up": int(np.count_nonzero(diffs > 0)),
-        "examples_down": int(np.count_nonzero(diffs < 0)),
-        "p_sign_flip": round(sign_flip_p(diffs.tolist(), seed=seed), 4),
-        "ci95": [round(float(lo), 4), round(float(hi), 4)],
+        "examples": g["examples"],
+        "per_run": [round(float(x), 4) for x in (scores - before).mean(axis=1)],
+        "gain": g["gain"],
+        "examples_up": g["wins"],
+        "examples_down": g["losses"],
+        "p_sign_flip": round(sign_flip_p((mean - before).tolist(), seed=seed), 4),
+        "ci95": g["ci95"],
     }
 
 

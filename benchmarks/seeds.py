@@ -10,6 +10,11 @@ sign-flip test of "the gain is above 0" (:func:`skillopt_dspy.significance.sign_
 level), both on the per-example differences. The seeds are the ones run, not a sample of all seeds: with
 three runs, read it as "these runs, on these examples".
 
+``--versus skillopt,gepa`` compares two optimizers head to head on the same footing: each one's per-example
+mean over its own runs, the difference (first minus second) with its 95 % paired bootstrap interval, and the
+one-sided sign-flip p-values of "the first is ahead" and of "the second is ahead". Two runs of one seed are
+not paired with each other: the runs' seeds are the optimizers' own draws, and each side is pooled first.
+
 A file named as ``PATH:skillopt`` (or ``PATH:skillopt,gepa``) lends only those rows to the pool (its ``none``
 row is always read), for a file whose other rows came from other code.
 
@@ -17,7 +22,8 @@ Every run must hold a ``none`` row on the same test examples (same split sizes, 
 ``none`` scores), so that all optimizers are compared on one footing.
 
 Run: ``python benchmarks/seeds.py results/compare-1.5b-date_normalization-wb4*.json
-results/compare-1.5b-date_normalization-v60.json:gepa --optimizers skillopt,gepa [--json OUT]``
+results/compare-1.5b-date_normalization-v60.json:gepa --optimizers skillopt,gepa [--versus skillopt,gepa]
+[--json OUT]``
 """
 
 from __future__ import annotations
@@ -83,12 +89,41 @@ def pooled_gain(baseline: Sequence[float], runs: Sequence[Sequence[float]], *, s
     }
 
 
+def head_to_head(first: Sequence[Sequence[float]], second: Sequence[Sequence[float]], *, seed: int = 0) -> dict:
+    """Two optimizers' pooled scores on the same examples: ``first``'s per-example mean over its runs minus
+    ``second``'s, with :func:`paired_gain`'s counts and interval and a one-sided sign-flip p each way.
+
+    Example:
+        >>> h = head_to_head([[1, 1, 0, 0], [1, 0, 0, 0]], [[1, 0, 0, 0]])
+        >>> h["difference"], h["examples_ahead"], h["examples_behind"], h["p_first_ahead"] > 0.05
+        (0.125, 1, 0, True)
+    """
+    a = np.asarray(first, dtype=float).mean(axis=0)
+    b = np.asarray(second, dtype=float).mean(axis=0)
+    g = paired_gain(b, a, seed=seed)
+    diffs = (a - b).tolist()
+    return {
+        "difference": g["gain"],
+        "examples_ahead": g["wins"],
+        "examples_behind": g["losses"],
+        "p_first_ahead": round(sign_flip_p(diffs, seed=seed), 4),
+        "p_second_ahead": round(sign_flip_p([-d for d in diffs], seed=seed), 4),
+        "ci95": g["ci95"],
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", nargs="+", help="compare.py JSON files of one task and test split [:opt,opt]")
     parser.add_argument("--optimizers", default="skillopt", help="comma-separated optimizer rows to pool")
+    parser.add_argument(
+        "--versus", default=None, metavar="A,B", help="also compare two pooled optimizers head to head (A minus B)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
     args = parser.parse_args(argv)
+    versus = args.versus.split(",") if args.versus else []
+    if args.versus and (len(versus) != 2 or len(set(versus)) != 2):
+        parser.error(f"--versus takes two different optimizers, as A,B (got {args.versus!r})")
     try:
         runs = load_runs(args.results)
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
@@ -112,6 +147,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"| {name} | {g['runs']} ({', '.join(map(str, g['seeds']))}) | {per_run} | {g['gain'] * 100:+.1f} | "
             f"{g['examples_up']} / {g['examples_down']} | {g['p_sign_flip']:.3g} | [{lo * 100:+.1f}, {hi * 100:+.1f}] |"
+        )
+    if versus:
+        first, second = ([r["rows"][name]["test_hard"] for r in runs if name in r["rows"]] for name in versus)
+        if not first or not second:
+            missing = versus[0] if not first else versus[1]
+            print(f"error: --versus: no run holds a {missing!r} row", file=sys.stderr)
+            return 2
+        h = head_to_head(first, second)
+        out["versus"] = {"first": versus[0], "second": versus[1], **h}
+        lo, hi = h["ci95"]
+        print(
+            f"{versus[0]} - {versus[1]}: {h['difference'] * 100:+.1f} points pooled "
+            f"({h['examples_ahead']} examples ahead, {h['examples_behind']} behind; "
+            f"sign-flip p = {h['p_first_ahead']:.3g} that {versus[0]} is ahead, "
+            f"{h['p_second_ahead']:.3g} that {versus[1]} is; 95 % CI [{lo * 100:+.1f}, {hi * 100:+.1f}])"
         )
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")

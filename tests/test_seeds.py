@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -61,3 +63,31 @@ def test_runs_that_cannot_be_paired_fail_with_one_clear_error(tmp_path, capsys):
     for bad, says in ((other_split, "test split"), (other_items, "other test examples"), (str(no_none), "no 'none'")):
         assert seeds.main([a, bad]) == 2
         assert says in capsys.readouterr().err
+
+
+def test_versus_compares_two_pooled_optimizers_head_to_head(tmp_path, capsys):
+    # skillopt fixes 6 in every run; gepa fixes 1 in one run and 2 in another: skillopt is ahead on 5 examples
+    a = write_run(tmp_path / "a.json", 0, {"skillopt": fixes(6), "gepa": fixes(1)})
+    b = write_run(tmp_path / "b.json", 1, {"skillopt": fixes(6), "gepa": fixes(2)})
+    out = tmp_path / "pooled.json"
+    assert seeds.main([a, b, "--optimizers", "skillopt,gepa", "--versus", "skillopt,gepa", "--json", str(out)]) == 0
+    v = json.loads(out.read_text())["versus"]
+    assert (v["first"], v["second"], v["examples_ahead"], v["examples_behind"]) == ("skillopt", "gepa", 5, 0)
+    assert abs(v["difference"] - (6 - 1.5) / 30) < 1e-3 and v["ci95"][0] > 0
+    assert v["p_first_ahead"] < 0.05 and v["p_second_ahead"] == 1.0
+    assert "skillopt - gepa: +15.0 points pooled (5 examples ahead, 0 behind" in capsys.readouterr().out
+    # the other way round, the sign and the p-values swap
+    assert seeds.main([a, b, "--versus", "gepa,skillopt", "--json", str(out)]) == 0
+    w = json.loads(out.read_text())["versus"]
+    assert w["difference"] == -v["difference"] and w["p_second_ahead"] == v["p_first_ahead"]
+
+
+def test_versus_needs_two_optimizers_that_ran(tmp_path, capsys):
+    a = write_run(tmp_path / "a.json", 0, {"skillopt": fixes(6)})
+    assert seeds.main([a, "--versus", "skillopt,gepa"]) == 2
+    assert "no run holds a 'gepa' row" in capsys.readouterr().err
+    for bad in ("skillopt", "skillopt,skillopt", "a,b,c"):
+        with pytest.raises(SystemExit) as exc:
+            seeds.main([a, "--versus", bad])
+        assert exc.value.code == 2
+        assert "--versus takes two different optimizers" in capsys.readouterr().err

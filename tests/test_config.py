@@ -268,7 +268,8 @@ def test_every_skillopt_knob_has_a_config_key():
 
 
 def test_bundled_configs_load_and_the_base_lists_every_default():
-    for name in ("quickstart", "quickstart-large", "ticket_routing", "date_normalization", "field_extraction"):
+    names = ("quickstart", "quickstart-large", "ticket_routing", "date_normalization", "field_extraction")
+    for name in (*names, "date_normalization-1.5b"):
         cfg = load_config(ROOT / "configs" / f"{name}.yaml")
         assert cfg.task.name and cfg.model.lm.startswith("local/"), name
     large = load_config(ROOT / "configs" / "quickstart-large.yaml")  # the README's main job, as measured there
@@ -280,6 +281,24 @@ def test_bundled_configs_load_and_the_base_lists_every_default():
     assert (large.data.train_limit, large.data.valid_limit, large.data.test_limit, large.train.epochs) == (8, 20, 30, 1)
     base = yaml.safe_load((ROOT / "configs" / "_base_" / "default.yaml").read_text())
     assert base == Config().model_dump(mode="json")
+
+
+def test_the_dates_config_holds_the_measured_dates_settings():
+    # benchmarks/RESULTS.md's dates runs: compare.py --task date_normalization --budget 300 --cfg-options
+    # data.valid_limit=60 data.test_limit=60 train.minibatch_size=4 train.batch_size=8 optimizer.learning_rate=2
+    # optimizer.worked_examples=4 (--lm local/qwen2.5-coder-1.5b, compare.py's --threads 2)
+    cfg = load_config(ROOT / "configs" / "date_normalization-1.5b.yaml")
+    measured = build_config(
+        {
+            "task": "date_normalization",
+            "model": {"lm": "local/qwen2.5-coder-1.5b"},
+            "data": {"valid_limit": 60, "test_limit": 60},
+            "optimizer": {"learning_rate": 2, "worked_examples": 4},
+            "train": {"batch_size": 8, "minibatch_size": 4, "num_threads": 2, "max_metric_calls": 300},
+        }
+    )
+    assert cfg.model_dump() == measured.model_dump()
+    assert cfg.optimizer.worked_examples_from == "batch" and cfg.model.reflection_lm is None
 
 
 def test_docs_describe_every_key_and_every_skillopt_key():
